@@ -1,0 +1,108 @@
+# lcm: Lua client for the LCM WebService.
+#   make                 build lcm.core for LUA_VERSION (5.1 5.2 5.3 5.4 jit) and lcm-sim
+#   make demo            the demo against the bundled simulator
+#   make test            the whole spec suite
+#   make lint            luacheck + cppcheck + version consistency
+#   make install         PREFIX, DESTDIR, LUA_VERSION
+# `make demo` and `make test` install missing Debian packages first (tools/deps.sh).
+
+VERSION     := $(shell cat VERSION)
+LUA_VERSION ?= 5.4
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+
+ifeq ($(LUA_VERSION),jit)
+LUA_PC  := luajit
+LUA     := luajit
+LUA_ABI := 5.1
+else ifneq ($(filter 5.1 5.2 5.3 5.4,$(LUA_VERSION)),)
+LUA_PC  := lua$(LUA_VERSION)
+LUA     := lua$(LUA_VERSION)
+LUA_ABI := $(LUA_VERSION)
+else
+$(error LUA_VERSION must be one of 5.1 5.2 5.3 5.4 jit, not '$(LUA_VERSION)')
+endif
+
+BUILD    := build/$(LUA_VERSION)
+CORE     := $(BUILD)/lcm/core.so
+SIM      := build/lcm-sim
+ROCKSPEC := rockspec/lcm-$(VERSION)-1.rockspec
+
+CFLAGS   ?= -O2 -g
+WARN     := -std=c99 -pedantic -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wformat=2
+DEFS     := -D_DEFAULT_SOURCE -DLCM_VERSION='"$(VERSION)"'
+SANITIZE ?=
+
+pc = $(shell pkg-config $(1) $(2) 2>/dev/null)
+
+CORE_SRC := $(wildcard csrc/*.c)
+CORE_HDR := $(wildcard csrc/*.h)
+
+.PHONY: all deps demo test lint install uninstall clean rockspec check-version
+
+all: $(CORE) $(SIM)
+
+# The module does not link liblua: the host (lua, FreeSWITCH, Asterisk) provides it.
+$(CORE): $(CORE_SRC) $(CORE_HDR) VERSION Makefile
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CFLAGS) $(SANITIZE) $(DEFS) -fPIC -fvisibility=hidden \
+	    $(call pc,--cflags,$(LUA_PC)) $(call pc,--cflags,libcurl) \
+	    -shared -o $@ $(CORE_SRC) $(call pc,--libs,libcurl) -pthread
+
+# The simulator embeds Lua 5.4 (whatever LUA_VERSION the module is built for) and its
+# request handler, sim/handler.lua, compiled in so the binary runs from anywhere.
+build/sim_handler.h: sim/handler.lua sim/embed.lua
+	@mkdir -p $(@D)
+	lua5.4 sim/embed.lua sim/handler.lua > $@
+
+$(SIM): sim/lcm_sim.c build/sim_handler.h VERSION Makefile
+	$(CC) $(WARN) $(CFLAGS) $(SANITIZE) $(DEFS) -Ibuild $(call pc,--cflags,lua5.4) \
+	    $(call pc,--cflags,libmicrohttpd) -o $@ sim/lcm_sim.c \
+	    $(call pc,--libs,lua5.4) $(call pc,--libs,libmicrohttpd) -lm -pthread
+
+deps:
+	@sh tools/deps.sh
+
+BUSTED_ENV := LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/?.so;;" \
+              LCM_SIM="$(CURDIR)/$(SIM)" LUA="$(LUA)"
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@$(BUSTED_ENV) sh tools/with-sim.sh $(LUA) examples/dialer.lua
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	$(BUSTED_ENV) $(LUA) /usr/bin/busted
+
+lint: check-version
+	luacheck lua spec examples sim bench
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
+	    --std=c99 --inline-suppr -Icsrc csrc sim/lcm_sim.c
+
+# The version is written once, in VERSION; the rockspec is generated from its template
+# and committed (luarocks needs a file), and this check keeps the two from drifting.
+rockspec:
+	sed 's/@VERSION@/$(VERSION)/g' rockspec/lcm.rockspec.in > $(ROCKSPEC)
+
+check-version:
+	@test -f $(ROCKSPEC) || { echo "missing $(ROCKSPEC): run make rockspec"; exit 1; }
+	@sed 's/@VERSION@/$(VERSION)/g' rockspec/lcm.rockspec.in | cmp -s - $(ROCKSPEC) || \
+	    { echo "$(ROCKSPEC) is out of date: run make rockspec"; exit 1; }
+	@test "$$(ls rockspec/*.rockspec)" = "$(ROCKSPEC)" || \
+	    { echo "stale rockspecs in rockspec/"; exit 1; }
+
+LIBDIR   := $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)
+SHAREDIR := $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)
+
+install: all
+	install -d $(LIBDIR)/lcm $(SHAREDIR)/lcm $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(CORE) $(LIBDIR)/lcm/core.so
+	install -m 0644 lua/lcm/*.lua $(SHAREDIR)/lcm/
+	install -m 0755 $(SIM) $(DESTDIR)$(PREFIX)/bin/lcm-sim
+
+uninstall:
+	rm -rf $(LIBDIR)/lcm $(SHAREDIR)/lcm $(DESTDIR)$(PREFIX)/bin/lcm-sim
+
+clean:
+	rm -rf build

@@ -1,0 +1,317 @@
+/* HTTP transport on libcurl: one reused easy handle per client (keep-alive).
+ * libcurl's callbacks only write into this file's C buffers; they never touch the Lua
+ * state, so no Lua error can unwind through libcurl's frames. Everything that can fail
+ * is remembered and reported after curl_easy_perform has returned. */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "lcm.h"
+
+#define LCM_HTTP_MT "lcm.http"
+#define KEEP_BUFFER (256 * 1024) /* larger answers' buffers are freed after use */
+
+typedef struct {
+    CURL *curl;
+    struct curl_slist *headers; /* this request's; freed by the next request or close */
+    char *buf;
+    size_t len, cap, max;
+    int too_large, oom;
+    long retry_after; /* seconds from the answer's Retry-After, -1 when it had none */
+    char errbuf[CURL_ERROR_SIZE];
+} http_t;
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_status = CURLE_FAILED_INIT; /* written once, under global_once */
+
+/* curl_global_init is not thread-safe before 7.84; hosts (Asterisk, FreeSWITCH) may load
+ * the module in several threads. It is reference counted, so a host's own call is fine. */
+static void global_init(void)
+{
+    global_status = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+#define CODE(x) {CURLE_##x, #x}
+static const struct {
+    CURLcode code;
+    const char *name;
+} curl_codes[] = {
+    CODE(UNSUPPORTED_PROTOCOL), CODE(FAILED_INIT), CODE(URL_MALFORMAT), CODE(NOT_BUILT_IN),
+    CODE(COULDNT_RESOLVE_PROXY), CODE(COULDNT_RESOLVE_HOST), CODE(COULDNT_CONNECT),
+    CODE(WEIRD_SERVER_REPLY), CODE(HTTP2), CODE(PARTIAL_FILE), CODE(WRITE_ERROR),
+    CODE(READ_ERROR), CODE(OUT_OF_MEMORY), CODE(OPERATION_TIMEDOUT), CODE(SSL_CONNECT_ERROR),
+    CODE(BAD_FUNCTION_ARGUMENT), CODE(TOO_MANY_REDIRECTS), CODE(GOT_NOTHING),
+    CODE(SEND_ERROR), CODE(RECV_ERROR), CODE(SSL_CERTPROBLEM), CODE(SSL_CIPHER),
+    CODE(PEER_FAILED_VERIFICATION), CODE(BAD_CONTENT_ENCODING), CODE(FILESIZE_EXCEEDED),
+    CODE(LOGIN_DENIED), CODE(SSL_CACERT_BADFILE), CODE(SSL_ISSUER_ERROR), CODE(HTTP2_STREAM),
+    CODE(PROXY), CODE(SSL_CRL_BADFILE), CODE(SSL_PINNEDPUBKEYNOTMATCH),
+};
+#undef CODE
+
+/* Failures that the same request cannot cure by being sent again. */
+static int permanent(CURLcode code)
+{
+    switch (code) {
+    case CURLE_UNSUPPORTED_PROTOCOL: case CURLE_URL_MALFORMAT: case CURLE_NOT_BUILT_IN:
+    case CURLE_OUT_OF_MEMORY: case CURLE_BAD_FUNCTION_ARGUMENT: case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER: case CURLE_PEER_FAILED_VERIFICATION: case CURLE_LOGIN_DENIED:
+    case CURLE_SSL_CACERT_BADFILE: case CURLE_SSL_ISSUER_ERROR: case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    http_t *h = ud;
+    size_t n = size * nmemb;
+    if (n > h->max - h->len) {
+        h->too_large = 1; /* stop reading now, not after buffering it all */
+        return 0;
+    }
+    if (h->len + n > h->cap) {
+        size_t cap = h->cap ? h->cap : 4096;
+        char *buf;
+        while (cap < h->len + n)
+            cap *= 2;
+        buf = realloc(h->buf, cap);
+        if (buf == NULL) {
+            h->oom = 1;
+            return 0;
+        }
+        h->buf = buf;
+        h->cap = cap;
+    }
+    memcpy(h->buf + h->len, data, n);
+    h->len += n;
+    return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+    http_t *h = ud;
+    size_t n = size * nmemb;
+    static const char name[] = "retry-after:";
+    if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+        h->retry_after = -1; /* a new response (after a 100 or a 3xx) starts over */
+    } else if (n > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
+        char value[128];
+        size_t i = sizeof name - 1, j = 0;
+        while (i < n && (data[i] == ' ' || data[i] == '\t'))
+            i++;
+        while (i < n && j < sizeof value - 1 && data[i] != '\r' && data[i] != '\n')
+            value[j++] = data[i++];
+        value[j] = '\0';
+        if (j > 0 && isdigit((unsigned char)value[0])) {
+            char *end;
+            long s = strtol(value, &end, 10);
+            h->retry_after = *end == '\0' && s >= 0 ? s : -1;
+        } else if (j > 0) {
+            time_t at = curl_getdate(value, NULL); /* the HTTP-date form */
+            time_t now = time(NULL);
+            h->retry_after = at < 0 ? -1 : at > now ? (long)(at - now) : 0;
+        }
+    }
+    return n;
+}
+
+static http_t *check_open(lua_State *L)
+{
+    http_t *h = luaL_checkudata(L, 1, LCM_HTTP_MT);
+    if (h->curl == NULL) {
+        lcm_error_push(L, "invalid", NULL, "the client is closed");
+        lua_pushliteral(L, "client");
+        lua_setfield(L, -2, "field");
+        return NULL;
+    }
+    return h;
+}
+
+static void opt_string(lua_State *L, http_t *h, const char *name, CURLoption opt)
+{
+    lua_getfield(L, 1, name);
+    if (!lua_isnil(L, -1))
+        curl_easy_setopt(h->curl, opt, luaL_checkstring(L, -1));
+    lua_pop(L, 1);
+}
+
+/* core.http{ ca_file=, insecure=, proxy=, user_agent=, username=, password=,
+ *            max_response_bytes= } -> client. Options are checked by the Lua layer;
+ * a wrong type here is a programming error and raises. */
+static int http_new(lua_State *L)
+{
+    http_t *h;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (global_status != CURLE_OK)
+        return luaL_error(L, "lcm: curl_global_init failed: %s", curl_easy_strerror(global_status));
+    h = lua_newuserdata(L, sizeof *h);
+    memset(h, 0, sizeof *h);
+    luaL_setmetatable(L, LCM_HTTP_MT);
+    h->curl = curl_easy_init();
+    if (h->curl == NULL)
+        return luaL_error(L, "lcm: curl_easy_init failed");
+    lua_getfield(L, 1, "max_response_bytes");
+    h->max = (size_t)luaL_optnumber(L, -1, 1024 * 1024);
+    lua_pop(L, 1);
+
+    curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L); /* threaded hosts: no SIGALRM for DNS */
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(h->curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->max);
+    curl_easy_setopt(h->curl, CURLOPT_ERRORBUFFER, h->errbuf);
+    curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, h);
+    curl_easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, h);
+    curl_easy_setopt(h->curl, CURLOPT_POST, 1L);
+
+    lua_getfield(L, 1, "insecure");
+    if (lua_toboolean(L, -1)) {
+        curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    lua_pop(L, 1);
+    opt_string(L, h, "ca_file", CURLOPT_CAINFO);
+    opt_string(L, h, "proxy", CURLOPT_PROXY);
+    opt_string(L, h, "user_agent", CURLOPT_USERAGENT);
+    opt_string(L, h, "username", CURLOPT_USERNAME);
+    opt_string(L, h, "password", CURLOPT_PASSWORD);
+    return 1;
+}
+
+static void push_curl_error(lua_State *L, http_t *h, CURLcode rc)
+{
+    const char *name = NULL, *msg = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
+    size_t i;
+    int named_here = 0;
+    if (h->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
+        lua_pushfstring(L, "the answer is larger than max_response_bytes (%d)", (int)h->max);
+        lcm_error_push(L, "protocol", "TOO_LARGE", lua_tostring(L, -1));
+        lua_remove(L, -2);
+        return;
+    }
+    if (h->oom) {
+        lcm_error_push(L, "transport", "OUT_OF_MEMORY", "out of memory while reading the answer");
+        return;
+    }
+    for (i = 0; i < sizeof curl_codes / sizeof curl_codes[0]; i++)
+        if (curl_codes[i].code == rc)
+            name = curl_codes[i].name;
+    if (name == NULL) {
+        name = lua_pushfstring(L, "CURLE_%d", (int)rc);
+        named_here = 1;
+    }
+    lcm_error_push(L, rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "transport", name, msg);
+    if (named_here)
+        lua_remove(L, -2);
+    lua_pushboolean(L, !permanent(rc));
+    lua_setfield(L, -2, "retryable");
+}
+
+/* client:perform(url, body, headers, timeout_ms, connect_timeout_ms)
+ *   -> status, body, retry_after_seconds|nil  |  nil, err */
+static int http_perform(lua_State *L)
+{
+    http_t *h = check_open(L);
+    size_t body_len, i, n;
+    const char *url, *body;
+    long timeout, connect_timeout;
+    CURLcode rc;
+    long status = 0;
+    if (h == NULL)
+        return lcm_error_return(L);
+    url = luaL_checkstring(L, 2);
+    body = luaL_checklstring(L, 3, &body_len);
+    luaL_checktype(L, 4, LUA_TTABLE);
+    timeout = (long)luaL_checknumber(L, 5);
+    connect_timeout = (long)luaL_checknumber(L, 6);
+
+    curl_slist_free_all(h->headers);
+    h->headers = NULL;
+    n = lua_rawlen(L, 4);
+    for (i = 1; i <= n; i++) {
+        struct curl_slist *more;
+        lua_rawgeti(L, 4, (lua_Integer)i);
+        more = lua_type(L, -1) == LUA_TSTRING ? curl_slist_append(h->headers, lua_tostring(L, -1)) : h->headers;
+        lua_pop(L, 1);
+        if (more == NULL) {
+            lcm_error_push(L, "transport", "OUT_OF_MEMORY", "out of memory building the request");
+            return lcm_error_return(L);
+        }
+        h->headers = more;
+    }
+
+    h->len = 0;
+    h->too_large = h->oom = 0;
+    h->retry_after = -1;
+    h->errbuf[0] = '\0';
+    curl_easy_setopt(h->curl, CURLOPT_URL, url);
+    curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, h->headers);
+    curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, timeout);
+    curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout);
+    rc = curl_easy_perform(h->curl);
+    curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, NULL); /* body is only borrowed */
+
+    if (rc != CURLE_OK) {
+        push_curl_error(L, h, rc);
+        return lcm_error_return(L);
+    }
+    curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
+    lua_pushinteger(L, (lua_Integer)status);
+    lua_pushlstring(L, h->buf ? h->buf : "", h->len);
+    if (h->retry_after >= 0)
+        lua_pushinteger(L, (lua_Integer)h->retry_after);
+    else
+        lua_pushnil(L);
+    if (h->cap > KEEP_BUFFER) {
+        free(h->buf);
+        h->buf = NULL;
+        h->cap = h->len = 0;
+    }
+    return 3;
+}
+
+/* close and __gc: one function, safe to call twice. */
+static int http_close(lua_State *L)
+{
+    http_t *h = luaL_checkudata(L, 1, LCM_HTTP_MT);
+    if (h->curl != NULL)
+        curl_easy_cleanup(h->curl);
+    curl_slist_free_all(h->headers);
+    free(h->buf);
+    h->curl = NULL;
+    h->headers = NULL;
+    h->buf = NULL;
+    h->cap = h->len = 0;
+    return 0;
+}
+
+void lcm_http_open(lua_State *L)
+{
+    static const luaL_Reg methods[] = {{"perform", http_perform}, {"close", http_close}, {NULL, NULL}};
+    pthread_once(&global_once, global_init);
+    luaL_newmetatable(L, LCM_HTTP_MT);
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, http_close);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, http_new);
+    lua_setfield(L, -2, "http");
+    lua_pushstring(L, curl_version());
+    lua_setfield(L, -2, "curl_version");
+}

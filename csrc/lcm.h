@@ -1,0 +1,33 @@
+/* Internal interface between the C files of lcm.core. Only luaopen_lcm_core
+ * is exported from the shared object (see LCM_EXPORT and -fvisibility=hidden). */
+#ifndef LCM_H
+#define LCM_H
+
+#include <stddef.h>
+#include "compat.h"
+
+#define LCM_EXPORT __attribute__((visibility("default")))
+
+LCM_EXPORT int luaopen_lcm_core(lua_State *L);
+
+/* Each C file registers its functions into the module table at the top of the stack. */
+void lcm_error_open(lua_State *L);
+void lcm_codec_open(lua_State *L);
+void lcm_http_open(lua_State *L);
+void lcm_sys_open(lua_State *L);
+
+/* Pushes a new error object {kind=, code=, message=, retryable=false}; code may be NULL.
+ * Further fields are set by the caller with lua_setfield. */
+void lcm_error_push(lua_State *L, const char *kind, const char *code, const char *message);
+
+/* Returns nil, err: the convention of every runtime failure. Expects the error on top. */
+int lcm_error_return(lua_State *L);
+
+/* 1 when s[0..len) is well-formed UTF-8 (no overlongs, surrogates or code points above U+10FFFF). */
+int lcm_utf8_valid(const char *s, size_t len);
+
+/* Pushes t[name], falling back to a case-insensitive match on string keys:
+ * the vendor's answers spell the same key several ways (OutComeID, OutcomeId...). */
+int lcm_getfield_ci(lua_State *L, int t, const char *name);
+
+#endif

@@ -1,0 +1,269 @@
+-- The LCM side of lcm-sim (Lua 5.4, compiled into the binary by sim/embed.lua).
+-- Called once as a chunk with (fixtures_path|nil, counters_fn); returns
+-- handle(method, path, body, headers, too_big) -> plan, which sim/lcm_sim.c carries out:
+--   { status=, body=, headers={{name, value}...}, delay_ms=, drop=, truncate=, stream_bytes= }
+-- Requests under /_sim/ are the control API for tests; every other POST is an LCM message.
+local fixtures_path, counters = ...
+local cjson = require "cjson"
+
+local DEFAULT_FIXTURES = {
+  -- The seed's SetBusinessOutcomeWithCallOutcome sample sets an outcome on call 12345.
+  calls = { { callid = "12345", type = "MANUAL" } },
+  -- The seed's GetOutcomeByOutcomegroup sample answer; "default" serves every call type
+  -- that has no group of its own.
+  outcome_groups = {
+    default = {
+      { CampaignID = "0", OutComeID = "107", LeadScore = "0", ParentID = "5", Description = "success" },
+      { CampaignID = "0", OutComeID = "108", LeadScore = "0", ParentID = "6", Description = "Fail" },
+    },
+  },
+  -- The telephony outcomes of the vendor's sample list (GetCallOutCome).
+  call_outcomes = {
+    { OutComeID = "0", Description = "Success" }, { OutComeID = "1", Description = "Abandoned" },
+    { OutComeID = "2", Description = "Invalid" }, { OutComeID = "3", Description = "Busy" },
+    { OutComeID = "4", Description = "CallBack" }, { OutComeID = "5", Description = "DNC" },
+    { OutComeID = "6", Description = "Fax" }, { OutComeID = "7", Description = "Answering Machine" },
+    { OutComeID = "8", Description = "No Answer" }, { OutComeID = "9", Description = "Reject" },
+  },
+}
+
+local LOG_KEEP = 200
+local state
+
+local function load_fixtures()
+  if not fixtures_path then return DEFAULT_FIXTURES end
+  local f = assert(io.open(fixtures_path, "rb"))
+  local fx = cjson.decode(f:read("a"))
+  f:close()
+  for k, v in pairs(DEFAULT_FIXTURES) do
+    if fx[k] == nil then fx[k] = v end
+  end
+  return fx
+end
+
+local function reset()
+  local fx = load_fixtures()
+  state = { fixtures = fx, calls = {}, outcomes = {}, sets = {}, log = {}, faults = {},
+            idempotent = {}, requests = 0 }
+  for _, c in ipairs(fx.calls) do
+    state.calls[tostring(c.callid)] = { type = c.type, accept = c.accept ~= false }
+  end
+end
+reset()
+
+local JSON = { { "Content-Type", "application/json" } }
+
+local function json(status, value)
+  return { status = status, body = cjson.encode(value), headers = JSON }
+end
+
+-- The error envelope of the vendor's general error event, with the LCM error fields.
+local function ws_error(actual, msg, status)
+  return json(status or 200, {
+    channel = "LCM", topic = "Error", subtopic = "WS_Error",
+    data = { errorType = "WS_Error", errorMessage = actual, msg = msg },
+  })
+end
+
+local function answer(subtopic, message)
+  return json(200, { channel = "LCM", topic = "WebService", subtopic = subtopic, message = message })
+end
+
+local function is_string(v) return type(v) == "string" end
+local function is_number(v) return math.type(v) ~= nil end
+
+-- The callid checks of every page that takes a callid.
+local function check_callid(data)
+  local callid = data.callid
+  if callid == nil or callid == "" then return nil, ws_error("Callid is empty", "Invalid Call ID.") end
+  if not is_string(callid) or not state.calls[callid] then
+    return nil, ws_error("Invalid Call ID:" .. tostring(callid), "Invalid Call ID.")
+  end
+  return state.calls[callid]
+end
+
+local SET_FIELDS = {
+  AccountNumber = is_string, BusinessOutcome = is_number, CallOutcome = is_number,
+  LeadScore = is_number, UserID = is_string, AgentComments = is_string, TargetAmount = is_number,
+}
+
+local subtopics = {}
+
+function subtopics.GetOutcomeByOutcomegroup(data)
+  if not is_string(data.type) or data.type == "" then
+    return ws_error("Invalid type:" .. tostring(data.type), "Invalid call type.")
+  end
+  if data.callid ~= nil and not is_string(data.callid) then
+    return ws_error("Invalid Call ID:" .. tostring(data.callid), "Invalid Call ID.")
+  end
+  -- A manual call may ask before it has an id (the seed's own sample sends "").
+  if data.callid ~= nil and data.callid ~= "" and not state.calls[data.callid] then
+    return ws_error("Invalid Call ID:" .. data.callid, "Invalid Call ID.")
+  end
+  local groups = state.fixtures.outcome_groups
+  local group = groups[data.type:upper()] or groups[data.type] or groups.default or {}
+  return answer("BusinessOutCome", { response = group })
+end
+
+function subtopics.GetCallOutCome(data)
+  local _, err = check_callid(data)
+  if err then return err end
+  return answer("CallOutcome", { response = state.fixtures.call_outcomes })
+end
+
+function subtopics.SetBusinessOutcomeWithCallOutcome(data, req)
+  local call, err = check_callid(data)
+  if err then return err end
+  for field, ok in pairs(SET_FIELDS) do
+    if not ok(data[field]) then
+      return ws_error("Invalid " .. field .. ":" .. tostring(data[field]), "Invalid " .. field .. ".")
+    end
+  end
+  if call.accept then
+    local rec = { subtopic = req.subtopic, source = req.source, idempotency_key = req.key }
+    for field in pairs(SET_FIELDS) do rec[field] = data[field] end
+    rec.callid = data.callid
+    state.outcomes[#state.outcomes + 1] = rec
+  end
+  return answer("SetBusinessOutcomeWithCallOutcomeResult",
+                { callid = data.callid, response = { success = call.accept } })
+end
+
+-- The other documented Set... subtopics share the seed's answer shape.
+local GENERIC_SETS = { "SetBusinessOutcomeWithComments", "SetCallOutcomeWithComments",
+                       "SetCallbackWithComments", "SetContactBusinessFields", "SetDNC" }
+for _, name in ipairs(GENERIC_SETS) do
+  subtopics[name] = function(data, req)
+    local call, err = check_callid(data)
+    if err then return err end
+    if call.accept then
+      state.sets[#state.sets + 1] = { subtopic = name, data = data, idempotency_key = req.key }
+    end
+    return answer(name .. "Result", { callid = data.callid, response = { success = call.accept } })
+  end
+end
+
+local function lower_keys(t)
+  local out = {}
+  for k, v in pairs(t) do out[k:lower()] = v end
+  return out
+end
+
+local function take_fault(subtopic)
+  for i, f in ipairs(state.faults) do
+    if f.subtopic == nil or f.subtopic == subtopic then
+      f.count = (f.count or 1) - 1
+      if f.count <= 0 then table.remove(state.faults, i) end
+      return f
+    end
+  end
+end
+
+-- A fault replaces or alters the answer; with after=true (and always with truncate) the
+-- request is processed first, as when a server fails after doing the work.
+local function apply_fault(f, plan)
+  local out = { status = f.status or (plan and plan.status) or 200,
+                body = f.body or (plan and plan.body) or "", headers = {},
+                delay_ms = f.delay_ms, drop = f.drop and true or false,
+                truncate = f.truncate, stream_bytes = f.stream_bytes }
+  if f.status and not f.body and not plan then out.body = "simulated HTTP " .. f.status end
+  if f.body or f.status then
+    out.headers[#out.headers + 1] = { "Content-Type", f.content_type or "text/plain" }
+  else
+    out.headers = plan and plan.headers or {}
+  end
+  if f.retry_after then out.headers[#out.headers + 1] = { "Retry-After", string.format("%d", f.retry_after // 1) } end
+  for _, h in ipairs(f.headers or {}) do out.headers[#out.headers + 1] = h end
+  return out
+end
+
+local function message(body, headers)
+  local ok, env = pcall(cjson.decode, body)
+  if not ok or type(env) ~= "table" then
+    return nil, ws_error("Malformed JSON", "Invalid request.", 400)
+  end
+  if env.channel ~= "LCM" then return nil, ws_error("Invalid channel", "Invalid request.", 400) end
+  if type(env.topic) ~= "string" or env.topic:lower() ~= "webservice" then
+    return nil, ws_error("Invalid topic", "Invalid request.", 400)
+  end
+  if type(env.data) ~= "table" then return nil, ws_error("Invalid data", "Invalid request.", 400) end
+  return { subtopic = env.subtopic, source = env.source, data = env.data,
+           key = headers["idempotency-key"] }
+end
+
+local function lcm_request(path, body, headers)
+  state.requests = state.requests + 1
+  local req, err = message(body, headers)
+  local fault = take_fault(req and req.subtopic)
+  if fault and not (fault.after or fault.truncate) then return apply_fault(fault, nil) end
+  local plan = err
+  if not plan then
+    local known = req.key and state.idempotent[req.key]
+    if known then
+      plan = known -- the same answer again, and nothing recorded twice
+    elseif subtopics[req.subtopic] then
+      plan = subtopics[req.subtopic](req.data, req)
+      if req.key then state.idempotent[req.key] = plan end
+    else
+      plan = ws_error("Unknown subtopic:" .. tostring(req.subtopic), "Invalid request.", 404)
+    end
+  end
+  if fault then return apply_fault(fault, plan) end
+  return plan
+end
+
+local control = {}
+
+function control.GET_state()
+  local connections, streamed = counters()
+  local faults = 0
+  for _, f in ipairs(state.faults) do faults = faults + (f.count or 1) end
+  return json(200, { requests = state.requests, connections = connections, streamed = streamed,
+                     outcomes = state.outcomes, sets = state.sets, faults = faults })
+end
+
+function control.GET_requests() return json(200, state.log) end
+
+function control.POST_reset()
+  reset()
+  return json(200, { ok = true })
+end
+
+function control.POST_calls(body)
+  local call = cjson.decode(body)
+  if type(call.callid) ~= "string" or call.callid == "" then
+    return json(400, { error = "callid must be a non-empty string" })
+  end
+  state.calls[call.callid] = { type = call.type, accept = call.accept ~= false }
+  return json(200, { ok = true })
+end
+
+function control.POST_faults(body)
+  local faults = cjson.decode(body)
+  if faults[1] == nil then faults = { faults } end
+  for _, f in ipairs(faults) do state.faults[#state.faults + 1] = f end
+  return json(200, { ok = true, armed = #faults })
+end
+
+return function(method, path, body, headers, too_big)
+  headers = lower_keys(headers)
+  local name = path:match("^/_sim/(%w+)$")
+  if path:sub(1, 6) == "/_sim/" then
+    local fn = name and control[method .. "_" .. name]
+    if not fn then return json(404, { error = "no such control endpoint" }) end
+    local ok, plan = pcall(fn, body)
+    return ok and plan or json(400, { error = tostring(plan) })
+  end
+  local log = state.log
+  log[#log + 1] = { method = method, path = path, headers = headers, body = body }
+  if #log > LOG_KEEP then table.remove(log, 1) end
+  if too_big then
+    state.requests = state.requests + 1
+    return ws_error("Request too large", "Invalid request.", 413)
+  end
+  if method ~= "POST" then
+    state.requests = state.requests + 1
+    return ws_error("Method not allowed", "Invalid request.", 405)
+  end
+  return lcm_request(path, body, headers)
+end

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the Debian 12 packages lcm needs to build, test and run its demo, when missing.
+# Idempotent and quiet when everything is there. Used by `make deps` (and so by `make test`
+# and `make demo`) and by .ci/run.
+set -eu
+pkgs="build-essential pkg-config libcurl4-openssl-dev libmicrohttpd-dev ca-certificates openssl
+lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev lua5.4 liblua5.4-dev
+luajit libluajit-5.1-dev lua-cjson lua-busted lua-check lua-socket luarocks cppcheck"
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing$missing" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
