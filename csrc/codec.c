@@ -178,12 +178,13 @@ static int check_value(lua_State *L, int idx, int depth, path_t *p)
 
 static int check_name(lua_State *L, int idx, const char *field, int subtopic)
 {
-    size_t len, i;
-    const char *s = lua_tolstring(L, idx, &len);
+    size_t len = 0, i;
+    const char *s;
     path_t p;
     p.len = 0;
     path_push(&p, field, 0);
-    if (lua_type(L, idx) != LUA_TSTRING || len == 0)
+    /* The type first: lua_tolstring would turn a number into a string in place. */
+    if (lua_type(L, idx) != LUA_TSTRING || (s = lua_tolstring(L, idx, &len), len == 0))
         return invalid(L, &p, "must be a non-empty string");
     if (subtopic) {
         /* It may be placed in the URL ({subtopic}), so only a name's characters. */

@@ -78,9 +78,16 @@ static int error_tostring(lua_State *L)
         add_field(L, &b, 1, "status", " HTTP %s");
     add_field(L, &b, 1, "message", ": %s");
     add_field(L, &b, 1, "detail", " (%s)");
-    add_field(L, &b, 1, "field", " [field %s]");
     add_field(L, &b, 1, "subtopic", " [%s]");
-    add_field(L, &b, 1, "attempts", " after %s attempt(s)");
+    lua_pushliteral(L, "attempts");
+    lua_rawget(L, 1);
+    if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) == 0) {
+        lua_pop(L, 1);
+        luaL_addstring(&b, " (nothing sent)");
+    } else {
+        lua_pop(L, 1);
+        add_field(L, &b, 1, "attempts", " after %s attempt(s)");
+    }
     luaL_pushresult(&b);
     return 1;
 }

@@ -1,0 +1,148 @@
+-- Argument checks and conversions. Every failure is an `invalid` error naming the field
+-- as the caller spelled it, returned before any request is built.
+local core = require "lcm.core"
+
+local M = {}
+
+M.MAX_STRING = 64 * 1024 -- no LCM field is near this; a longer value is a caller's bug
+local MAX_ID = 2 ^ 53      -- beyond this a JSON number no longer holds the integer exactly
+
+local function invalid(field, message)
+  return nil, core.error { kind = "invalid", field = field, message = field .. " " .. message }
+end
+M.invalid = invalid
+
+local function is_nan_or_inf(n)
+  return n ~= n or n == math.huge or n == -math.huge
+end
+
+-- An integral number as a Lua integer where the version has them (5.3+), so that
+-- tostring(101) is "101" everywhere.
+local to_integer = math.tointeger or function(n) return n end
+
+-- A string that is safe to send: valid UTF-8, no NUL, not absurdly long.
+function M.text(field, v, opts)
+  opts = opts or {}
+  if type(v) == "number" and opts.integer_ok then
+    if is_nan_or_inf(v) or v ~= math.floor(v) then return invalid(field, "must be a string or an integer") end
+    v = string.format("%d", v)
+  end
+  if type(v) ~= "string" then
+    return invalid(field, opts.integer_ok and "must be a string or an integer" or "must be a string")
+  end
+  if v == "" and not opts.empty_ok then return invalid(field, "must not be empty") end
+  if #v > M.MAX_STRING then return invalid(field, "is longer than " .. M.MAX_STRING .. " bytes") end
+  if v:find("\0", 1, true) then return invalid(field, "contains a NUL byte") end
+  if not core.utf8_valid(v) then return invalid(field, "is not valid UTF-8") end
+  return v
+end
+
+-- A finite number; decimal strings ("12.5") are accepted and converted.
+function M.number(field, v)
+  if type(v) == "string" and (v:match("^%-?%d+$") or v:match("^%-?%d*%.%d+$")) then v = tonumber(v) end
+  if type(v) ~= "number" then return invalid(field, "must be a number") end
+  if is_nan_or_inf(v) then return invalid(field, "must be a finite number") end
+  return to_integer(v) or v
+end
+
+-- A non-negative integer ID; decimal strings ("101") are accepted and converted.
+function M.id(field, v)
+  if type(v) == "string" and v:match("^%d+$") and #v <= 15 then v = tonumber(v) end
+  if type(v) ~= "number" then return invalid(field, "must be an integer ID") end
+  if is_nan_or_inf(v) then return invalid(field, "must be a finite number") end
+  if v ~= math.floor(v) then return invalid(field, "must be an integer") end
+  if v < 0 then return invalid(field, "must not be negative") end
+  if v > MAX_ID then return invalid(field, "is too large") end
+  return to_integer(v)
+end
+
+-- A header value or credential: one line, or the request could be split.
+function M.header_value(field, v)
+  local s, err = M.text(field, v, { empty_ok = true })
+  if not s then return nil, err end
+  if s:find("[\r\n]") then return invalid(field, "must not contain CR or LF") end
+  return s
+end
+
+local function positive(field, v)
+  if type(v) ~= "number" or is_nan_or_inf(v) or v < 1 then
+    return invalid(field, "must be a positive number")
+  end
+  return math.floor(v)
+end
+
+local function url(field, v)
+  local s, err = M.header_value(field, v)
+  if not s then return nil, err end
+  local scheme, rest = s:match("^(%a[%w+.-]*)://(.*)$")
+  scheme = scheme and scheme:lower()
+  if scheme ~= "http" and scheme ~= "https" then return invalid(field, "must be an http:// or https:// URL") end
+  if rest:find("%s") then return invalid(field, "must not contain white space") end
+  local authority = rest:match("^[^/?#]*")
+  if authority == "" then return invalid(field, "has no host") end
+  if authority:find("@", 1, true) then
+    return invalid(field, "must not carry credentials: use the username and password options")
+  end
+  return s
+end
+
+local function literal_true(field, v)
+  if v ~= true and v ~= false then return invalid(field, "must be true or false") end
+  return v
+end
+
+local function func(field, v)
+  if type(v) ~= "function" then return invalid(field, "must be a function") end
+  return v
+end
+
+local function headers(field, v)
+  if type(v) ~= "table" then return invalid(field, "must be a table of name = value") end
+  local out = {}
+  for name, value in pairs(v) do
+    if type(name) ~= "string" or not name:match("^[%w!#$%%&'*+.^_`|~-]+$") then
+      return invalid(field, "has a header name that is not a token: " .. tostring(name))
+    end
+    local s, err = M.header_value(field .. "." .. name, value)
+    if not s then return nil, err end
+    out[#out + 1] = name .. ": " .. s
+  end
+  table.sort(out) -- a stable order, whatever pairs() does
+  return out
+end
+
+local function text(field, v) return M.text(field, v) end
+local function header_text(field, v) return M.header_value(field, v) end
+
+-- The options of lcm.new: name -> checker. An unknown name raises (a programming mistake);
+-- a bad value is returned as an `invalid` error like any other runtime data.
+M.OPTIONS = {
+  url = url, source = text, timeout_ms = positive, connect_timeout_ms = positive,
+  max_attempts = positive, headers = headers, bearer_token = header_text,
+  username = header_text, password = header_text, ca_file = text, insecure = literal_true,
+  proxy = header_text, user_agent = header_text, max_response_bytes = positive,
+  logger = func, sleep = func,
+}
+
+function M.options(opts, defaults)
+  if type(opts) ~= "table" then return invalid("options", "must be a table") end
+  for name in pairs(opts) do
+    if M.OPTIONS[name] == nil then
+      error("lcm.new: unknown option '" .. tostring(name) .. "'", 3)
+    end
+  end
+  local out = {}
+  for name, checker in pairs(M.OPTIONS) do
+    local v = opts[name]
+    if v == nil then v = defaults[name] end
+    if v ~= nil then
+      local ok, err = checker(name, v)
+      if ok == nil then return nil, err end
+      out[name] = ok
+    end
+  end
+  if out.url == nil then return invalid("url", "is required (or set LCM_URL for the default client)") end
+  return out
+end
+
+return M

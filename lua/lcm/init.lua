@@ -1,0 +1,278 @@
+-- lcm: the LCM WebService (List and Campaign Manager) from Lua.
+--
+-- A request's path: client:set_outcome{...} checks and converts the arguments (lcm.check),
+-- then Client:_send asks the C core to encode the envelope (core.encode), sends it with
+-- libcurl (http:perform), classifies the answer (core.answer: the message, or one error
+-- object), and retries what is safe to retry (lcm.retry). Runtime failures come back as
+-- nil, err; err.kind says which of the seven kinds it is (see README, "Errors").
+local core = require "lcm.core"
+local check = require "lcm.check"
+local outcomes = require "lcm.outcomes"
+local retry = require "lcm.retry"
+
+local lcm = {
+  _VERSION = core._VERSION,
+  MANUAL = "MANUAL",
+  INBOUND = "INBOUND",
+  OUTBOUND = "OUTBOUND",
+  -- The telephony outcome IDs of the vendor's sample list; a tenant may configure others.
+  CALL_OUTCOME = {
+    SUCCESS = 0, ABANDONED = 1, INVALID = 2, BUSY = 3, CALLBACK = 4, DNC = 5, FAX = 6,
+    ANSWERING_MACHINE = 7, NO_ANSWER = 8, REJECT = 9,
+  },
+  null = core.null,
+  is_error = core.is_error,
+}
+
+local DEFAULTS = {
+  source = "lcm-lua",
+  timeout_ms = 5000,
+  connect_timeout_ms = 2000,
+  max_attempts = 3,
+  max_response_bytes = 1024 * 1024,
+  user_agent = "lcm-lua/" .. core._VERSION,
+}
+
+-- Answers whose subtopic differs from the request's (from the vendor's pages). A Set...
+-- request is answered by Set...Result; other subtopics' answers are not checked.
+local ANSWER_SUBTOPIC = {
+  GetOutcomeByOutcomegroup = "BusinessOutCome",
+  GetBusinessOutcome = "BusinessOutcome",
+  GetBOGroupParent = "BOGroupParent",
+  GetBusinessOutcomeParent = "BusinessOutcomeParent",
+  GetCallOutCome = "CallOutcome",
+}
+
+local function answer_subtopic(subtopic)
+  return ANSWER_SUBTOPIC[subtopic] or (subtopic:match("^Set") and subtopic .. "Result") or nil
+end
+
+local Client = {}
+Client.__index = Client
+
+-- A host's logger or sleep must not turn our nil, err into a raised error.
+local function safe_call(fn, ...)
+  if fn then pcall(fn, ...) end
+end
+
+function lcm.new(opts)
+  local o, err = check.options(opts, DEFAULTS)
+  if not o then return nil, err end
+  local fixed = { "Content-Type: application/json", "Accept: application/json", "Expect:" }
+  if o.bearer_token then fixed[#fixed + 1] = "Authorization: Bearer " .. o.bearer_token end
+  for _, h in ipairs(o.headers or {}) do fixed[#fixed + 1] = h end
+  local self = setmetatable({
+    url = o.url,
+    source = o.source,
+    timeout_ms = o.timeout_ms,
+    connect_timeout_ms = o.connect_timeout_ms,
+    max_attempts = o.max_attempts,
+    logger = o.logger,
+    sleep = o.sleep or core.sleep,
+    headers = fixed,
+    http = core.http {
+      ca_file = o.ca_file, insecure = o.insecure, proxy = o.proxy, user_agent = o.user_agent,
+      username = o.username, password = o.password, max_response_bytes = o.max_response_bytes,
+    },
+  }, Client)
+  if o.insecure then self:_log("warn", "TLS certificate verification is disabled (insecure = true)") end
+  return self
+end
+
+function Client:_log(level, message)
+  safe_call(self.logger, level, message)
+end
+
+local function finish(err, subtopic, attempts)
+  err.subtopic = subtopic
+  err.attempts = attempts
+  return nil, err
+end
+
+-- Sends one message and returns the answer's `message` table (and the attempts it took),
+-- or nil, err; retries what is retryable.
+-- `key` (Set... calls) is the Idempotency-Key: the same on every attempt, so a server
+-- that did the work but whose answer was lost does not do it twice.
+function Client:_send(subtopic, data, key)
+  if self.closed then
+    return finish(core.error { kind = "invalid", field = "client", message = "the client is closed" }, subtopic, 0)
+  end
+  local body, err = core.encode(subtopic, self.source, data)
+  if not body then return finish(err, subtopic, 0) end
+  local url = self.url:gsub("{subtopic}", subtopic)
+  local headers = self.headers
+  if key then
+    headers = { "Idempotency-Key: " .. key }
+    for i, h in ipairs(self.headers) do headers[i + 1] = h end
+  end
+  local expect = answer_subtopic(subtopic)
+  local attempt = 0
+  while true do
+    attempt = attempt + 1
+    local status, answer, retry_after = self.http:perform(url, body, headers, self.timeout_ms,
+                                                          self.connect_timeout_ms)
+    local message
+    if status then
+      message, err = core.answer(answer, status, expect)
+      if message then
+        self:_log("debug", string.format("%s: HTTP %d on attempt %d", subtopic, status, attempt))
+        return message, nil, attempt
+      end
+      err.retry_after = retry_after
+    else
+      err = answer
+    end
+    if not err.retryable or attempt >= self.max_attempts then break end
+    local wait = retry.delay_ms(attempt, retry_after)
+    self:_log("warn", string.format("%s: attempt %d failed (%s), retrying in %d ms",
+                                    subtopic, attempt, err.code or err.status or err.kind, wait))
+    safe_call(self.sleep, wait)
+  end
+  err.subtopic, err.attempts = subtopic, attempt
+  self:_log("error", tostring(err))
+  return nil, err
+end
+
+-- Any LCM WebService subtopic: returns the answer's decoded `message`.
+function Client:call(subtopic, data)
+  local s, err = check.text("subtopic", subtopic)
+  if not s then return finish(err, tostring(subtopic), 0) end
+  if data == nil then data = {} end
+  local key = s:match("^Set") and core.uuid() or nil
+  local message
+  message, err = self:_send(s, data, key)
+  return message, err
+end
+
+-- The business outcomes an agent may pick for a call (GetOutcomeByOutcomegroup).
+function Client:get_outcomes(callid, call_type)
+  local SUBTOPIC = "GetOutcomeByOutcomegroup"
+  local id, err = check.text("callid", callid, { empty_ok = true, integer_ok = true })
+  if not id then return finish(err, SUBTOPIC, 0) end
+  local t
+  t, err = check.text("type", call_type)
+  if not t then return finish(err, SUBTOPIC, 0) end
+  local message, attempts
+  message, err, attempts = self:_send(SUBTOPIC, { callid = id, type = t })
+  if not message then return nil, err end
+  local list
+  list, err = outcomes.from_message(message)
+  if not list then return finish(err, SUBTOPIC, attempts) end
+  return list
+end
+
+-- snake_case argument -> wire name and check. Wire names given by mistake are caught
+-- with a hint (see SUGGEST).
+local SET_FIELDS = {
+  { "callid", "callid", function(f, v) return check.text(f, v, { integer_ok = true }) end },
+  { "account_number", "AccountNumber", function(f, v) return check.text(f, v) end },
+  { "business_outcome", "BusinessOutcome", function(f, v)
+      if type(v) == "table" and v.id ~= nil then v = v.id end -- a record from get_outcomes
+      return check.id(f, v)
+    end },
+  { "call_outcome", "CallOutcome", check.id },
+  { "lead_score", "LeadScore", check.number, 0 },
+  { "user_id", "UserID", function(f, v) return check.text(f, v, { integer_ok = true }) end },
+  { "agent_comments", "AgentComments", function(f, v) return check.text(f, v, { empty_ok = true }) end, "" },
+  { "target_amount", "TargetAmount", check.number, 0 },
+}
+local KNOWN, SUGGEST = {}, {}
+for _, f in ipairs(SET_FIELDS) do
+  KNOWN[f[1]] = true
+  SUGGEST[f[2]:lower()] = f[1]
+end
+
+-- Sets the business and the telephony outcome of a call (SetBusinessOutcomeWithCallOutcome).
+function Client:set_outcome(args)
+  local SUBTOPIC = "SetBusinessOutcomeWithCallOutcome"
+  if type(args) ~= "table" then
+    return finish(select(2, check.invalid("outcome", "must be a table of fields")), SUBTOPIC, 0)
+  end
+  for k in pairs(args) do
+    if not KNOWN[k] then
+      local hint = type(k) == "string" and SUGGEST[k:lower()]
+      local msg = "is not a field of set_outcome" .. (hint and " (did you mean '" .. hint .. "'?)" or "")
+      return finish(select(2, check.invalid(tostring(k), msg)), SUBTOPIC, 0)
+    end
+  end
+  local data = {}
+  for _, f in ipairs(SET_FIELDS) do
+    local name, wire, checker, default = f[1], f[2], f[3], f[4]
+    local v = args[name]
+    if v == nil then v = default end
+    if v == nil then return finish(select(2, check.invalid(name, "is required")), SUBTOPIC, 0) end
+    local value, err = checker(name, v)
+    if value == nil then return finish(err, SUBTOPIC, 0) end
+    data[wire] = value
+  end
+  local message, err, attempts = self:_send(SUBTOPIC, data, core.uuid())
+  if not message then return nil, err end
+  local response = outcomes.field(message, "response")
+  local success = type(response) == "table" and outcomes.field(response, "success")
+  if type(success) ~= "boolean" then
+    return finish(core.error { kind = "protocol", code = "BAD_RESPONSE",
+                               message = "the answer has no boolean message.response.success" },
+                  SUBTOPIC, attempts)
+  end
+  local callid = outcomes.field(message, "callid")
+  if callid ~= nil and tostring(callid) ~= data.callid then
+    return finish(core.error { kind = "protocol", code = "CALLID_MISMATCH",
+                               message = "the answer is for call " .. tostring(callid) ..
+                                         ", not " .. data.callid },
+                  SUBTOPIC, attempts)
+  end
+  if not success then
+    return finish(core.error { kind = "rejected", message = "LCM did not accept the outcome" },
+                  SUBTOPIC, attempts)
+  end
+  return true
+end
+
+-- close and garbage collection share one function in C; calling it twice is fine.
+function Client:close()
+  self.closed = true
+  self.http:close()
+end
+
+-- The default client of the module-level shortcuts: lcm.configure{...}, or LCM_URL.
+local default_client
+
+function lcm.configure(opts)
+  local client, err = lcm.new(opts)
+  if not client then return nil, err end
+  if default_client then default_client:close() end
+  default_client = client
+  return true
+end
+
+local function default()
+  if default_client then return default_client end
+  local url = os.getenv("LCM_URL")
+  if not url or url == "" then
+    return nil, core.error { kind = "invalid", field = "url",
+                             message = "no default client: call lcm.configure{url = ...} or set LCM_URL" }
+  end
+  local client, err = lcm.new { url = url }
+  if client then default_client = client end
+  return client, err
+end
+
+function lcm.get_outcomes(callid, call_type)
+  local client, err = default()
+  if not client then return nil, err end
+  return client:get_outcomes(callid, call_type)
+end
+
+function lcm.set_outcome(args)
+  local client, err = default()
+  if not client then return nil, err end
+  return client:set_outcome(args)
+end
+
+function lcm.call(subtopic, data)
+  local client, err = default()
+  if not client then return nil, err end
+  return client:call(subtopic, data)
+end
+
+return lcm

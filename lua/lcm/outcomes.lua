@@ -1,0 +1,94 @@
+-- GetOutcomeByOutcomegroup answers as records. The vendor spells keys several ways
+-- (OutComeID, OutcomeID, OutcomeId) and sends numbers as strings ("LeadScore": "0"),
+-- so keys are matched case-insensitively and values converted where that is lossless.
+local core = require "lcm.core"
+
+local M = {}
+
+local NULL = core.null
+
+-- t[name], else the value of the first key equal to name ignoring case.
+local function field(t, name)
+  local v = t[name]
+  if v == nil then
+    local lower = name:lower()
+    for k, value in pairs(t) do
+      if type(k) == "string" and k:lower() == lower then
+        v = value
+        break
+      end
+    end
+  end
+  if v == NULL then return nil end
+  return v
+end
+M.field = field
+
+local to_integer = math.tointeger or function(n) return n end
+
+-- "107" -> 107; 107 -> 107; anything else is kept as sent.
+local function id(v)
+  if type(v) == "string" and v:match("^%-?%d+$") and #v <= 15 then return to_integer(tonumber(v)) end
+  if type(v) == "number" and v == math.floor(v) and v == v then return to_integer(v) or v end
+  return v
+end
+
+local function score(v)
+  local n = tonumber(v)
+  if n == nil or n ~= n or n == math.huge or n == -math.huge then return nil end
+  return to_integer(n) or n
+end
+
+local List = {}
+List.__index = List
+
+-- The record whose id equals x (107 and "107" alike), or whose description equals x
+-- ignoring case; nil when there is none.
+function List:find(x)
+  local key = id(x)
+  local text = type(x) == "string" and x:lower() or nil
+  for _, rec in ipairs(self) do
+    if rec.id == key or (text and type(rec.description) == "string" and rec.description:lower() == text) then
+      return rec
+    end
+  end
+  return nil
+end
+
+local function protocol(message)
+  return nil, core.error { kind = "protocol", code = "BAD_RESPONSE", message = message }
+end
+
+function M.from_message(message)
+  local response = field(message, "response")
+  if type(response) ~= "table" then return protocol("the answer's message.response is not a list") end
+  local n = #response
+  for k in pairs(response) do
+    if type(k) ~= "number" or k < 1 or k > n or k ~= math.floor(k) then
+      return protocol("the answer's message.response is not a list")
+    end
+  end
+  local list = setmetatable({}, List)
+  for i = 1, n do
+    local raw = response[i]
+    if type(raw) ~= "table" then return protocol("outcome " .. i .. " is not an object") end
+    local outcome_id = id(field(raw, "OutComeID"))
+    if type(outcome_id) ~= "number" and type(outcome_id) ~= "string" then
+      return protocol("outcome " .. i .. " has no OutComeID")
+    end
+    local description = field(raw, "Description")
+    list[i] = {
+      id = outcome_id,
+      description = type(description) == "string" and description or nil,
+      parent_id = id(field(raw, "ParentID")),
+      campaign_id = id(field(raw, "CampaignID")),
+      lead_score = score(field(raw, "LeadScore")),
+      raw = raw,
+    }
+  end
+  return list
+end
+
+function M.is_list(t) return getmetatable(t) == List end
+
+return M
