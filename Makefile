@@ -76,7 +76,7 @@ test: deps
 	$(BUSTED_ENV) $(LUA) /usr/bin/busted
 
 lint: check-version
-	luacheck lua spec examples sim bench
+	luacheck --no-color lua spec examples sim bench .luacheckrc .busted
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	    --std=c99 --inline-suppr -Icsrc csrc sim/lcm_sim.c
 

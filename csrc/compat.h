@@ -8,8 +8,8 @@
 
 #if LUA_VERSION_NUM == 501
 #define lua_rawlen(L, i) lua_objlen((L), (i))
-#if !defined(LUAJIT_VERSION)
-/* PUC 5.1 lacks these; LuaJIT 2.1 has them already. */
+#if !defined(luaL_newlib)
+/* PUC 5.1 lacks these; LuaJIT 2.1's lauxlib.h has them (and defines luaL_newlib). */
 #define luaL_newlibtable(L, l) lua_createtable((L), 0, (int)(sizeof(l) / sizeof((l)[0]) - 1))
 #define luaL_newlib(L, l) (luaL_newlibtable((L), (l)), luaL_setfuncs((L), (l), 0))
 static inline void luaL_setfuncs(lua_State *L, const luaL_Reg *l, int nup)

@@ -191,7 +191,7 @@ local function message(body, headers)
            key = headers["idempotency-key"] }
 end
 
-local function lcm_request(path, body, headers)
+local function lcm_request(body, headers)
   state.requests = state.requests + 1
   local req, err = message(body, headers)
   local fault = take_fault(req and req.subtopic)
@@ -265,5 +265,5 @@ return function(method, path, body, headers, too_big)
     state.requests = state.requests + 1
     return ws_error("Method not allowed", "Invalid request.", 405)
   end
-  return lcm_request(path, body, headers)
+  return lcm_request(body, headers)
 end

@@ -57,7 +57,7 @@ describe("set_outcome refuses", function()
     { "a table lead_score", with { lead_score = {} }, "lead_score" },
     { "a missing user_id", without "user_id", "user_id" },
     { "an empty user_id", with { user_id = "" }, "user_id" },
-    { "comments with invalid UTF-8", with { agent_comments = "caf\xe9" }, "agent_comments" },
+    { "comments with invalid UTF-8", with { agent_comments = "caf\233" }, "agent_comments" },
     { "comments with a NUL", with { agent_comments = "a\0b" }, "agent_comments" },
     { "comments of 1 MiB", with { agent_comments = big }, "agent_comments" },
     { "a callid of 1 MiB", with { callid = big }, "callid" },
@@ -92,7 +92,7 @@ describe("get_outcomes refuses", function()
     { "a nil callid", { nil, "MANUAL" }, "callid" },
     { "a float callid", { 2.5, "MANUAL" }, "callid" },
     { "a table callid", { {}, "MANUAL" }, "callid" },
-    { "a callid with invalid UTF-8", { "\xff", "MANUAL" }, "callid" },
+    { "a callid with invalid UTF-8", { "\255", "MANUAL" }, "callid" },
     { "a type with a NUL", { "1", "MAN\0UAL" }, "type" },
   }
   for _, c in ipairs(cases) do

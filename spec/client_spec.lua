@@ -156,7 +156,7 @@ describe("against lcm-sim", function()
 
     it("sends nothing for any invalid argument", function()
       client:set_outcome(set_args { lead_score = 0 / 0 })
-      client:set_outcome(set_args { agent_comments = "\xff" })
+      client:set_outcome(set_args { agent_comments = "\255" })
       client:get_outcomes("1", nil)
       client:call("Bad/Name", {})
       assert.equal(0, s:count())
@@ -375,8 +375,9 @@ describe("over HTTPS", function()
 
   it("insecure = true skips verification, with a warning", function()
     local warned = {}
-    local c = assert(lcm.new { url = s.url, insecure = true,
-                               logger = function(level, msg) if level == "warn" then warned[#warned + 1] = msg end end })
+    local c = assert(lcm.new { url = s.url, insecure = true, logger = function(level, msg)
+      if level == "warn" then warned[#warned + 1] = msg end
+    end })
     assert(c:get_outcomes("", "MANUAL"))
     assert.equal(1, #warned)
     assert.matches("verification is disabled", warned[1])

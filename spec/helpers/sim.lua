@@ -102,7 +102,7 @@ function Sim:request(method, path, body)
   return cjson.decode(table.concat(out))
 end
 
-function Sim:_file(body)
+function Sim._file(_, body)
   local name = tmpname()
   write(name, body)
   return name
