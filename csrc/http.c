@@ -300,6 +300,15 @@ static int http_close(lua_State *L)
     return 0;
 }
 
+/* core.curl_version(): a function, not a string set at load time, because Debian's
+ * curl_version() initialises libldap and libsasl2 just to report their versions, and
+ * that memory is never given back; only a caller who asks should pay for it. */
+static int http_curl_version(lua_State *L)
+{
+    lua_pushstring(L, curl_version());
+    return 1;
+}
+
 void lcm_http_open(lua_State *L)
 {
     static const luaL_Reg methods[] = {{"perform", http_perform}, {"close", http_close}, {NULL, NULL}};
@@ -312,6 +321,6 @@ void lcm_http_open(lua_State *L)
     lua_pop(L, 1);
     lua_pushcfunction(L, http_new);
     lua_setfield(L, -2, "http");
-    lua_pushstring(L, curl_version());
+    lua_pushcfunction(L, http_curl_version);
     lua_setfield(L, -2, "curl_version");
 }

@@ -11,7 +11,7 @@ print(lcm._VERSION, #list, package.searchpath("lcm.core", package.cpath))]]
 local function use(tree_share, tree_lib, url)
   local script = sim.tmpname()
   sim.write(script, SCRIPT)
-  local out, ok = sim.run(string.format(
+  local out, ok = sim.run(string.format(sim.ENV ..
     "cd / && URL='%s' LUA_PATH='%s/?.lua;%s/?/init.lua;;' LUA_CPATH='%s/?.so;;' lua5.4 %s",
     url, tree_share, tree_share, tree_lib, script))
   os.remove(script)
@@ -30,11 +30,11 @@ describe("installing", function()
     local tree, src = sim.tmpname(), sim.tmpname()
     -- luarocks builds in the source tree (lcm/core.so, csrc/*.o): use a copy, so that no
     -- stray module is left where the default ./?.so path would find it.
-    local out, ok = sim.run("mkdir -p " .. src .. " && git ls-files -z | xargs -0 cp --parents -t " .. src)
+    local out, ok = sim.run(sim.ENV .. "mkdir -p " .. src .. " && git ls-files -z | xargs -0 cp --parents -t " .. src)
     assert.is_true(ok, out)
     -- --deps-mode=none: lua-cjson comes from Debian's lua-cjson package, not a rock.
-    out, ok = sim.run("cd " .. src .. " && luarocks --lua-version 5.4 make --deps-mode=none --tree " .. tree ..
-                      " rockspec/lcm-" .. version .. "-1.rockspec")
+    out, ok = sim.run(sim.ENV .. "cd " .. src .. " && luarocks --lua-version 5.4 make --deps-mode=none" ..
+                      " --tree " .. tree .. " rockspec/lcm-" .. version .. "-1.rockspec")
     os.execute("rm -rf " .. src)
     assert.is_true(ok, out)
     out, ok = use(tree .. "/share/lua/5.4", tree .. "/lib/lua/5.4", s.url)
@@ -45,7 +45,8 @@ describe("installing", function()
 
   it("make install puts the module where that Lua version looks", function()
     local dest = sim.tmpname()
-    local out, ok = sim.run("make --no-print-directory install LUA_VERSION=5.4 PREFIX=/usr/local DESTDIR=" .. dest)
+    local out, ok = sim.run(sim.ENV .. "make --no-print-directory install LUA_VERSION=5.4 PREFIX=/usr/local" ..
+                            " DESTDIR=" .. dest)
     assert.is_true(ok, out)
     local prefix = dest .. "/usr/local"
     assert.is_not_nil(sim.read(prefix .. "/bin/lcm-sim"))

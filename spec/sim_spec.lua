@@ -130,7 +130,7 @@ describe("lcm-sim", function()
     -- waiting (its marker file not yet written).
     local marker = sim.tmpname()
     s:fault { delay_ms = 5000 }
-    local p = io.popen("(curl -s -o /dev/null -X POST --data-binary '" .. SEED_GET:gsub("\n", " ") ..
+    local p = io.popen("(" .. sim.ENV .. "curl -s -o /dev/null -X POST --data-binary '" .. SEED_GET:gsub("\n", " ") ..
                        "' " .. s.base .. "/api; touch " .. marker .. ") >/dev/null 2>&1 & echo $!")
     local pid = p:read("*l")
     p:close()
@@ -149,7 +149,7 @@ describe("lcm-sim", function()
 
   it("serves HTTPS with the given certificate", function()
     local t = sim.start { tls = true }
-    local out = sim.run("curl -s --cacert " .. t.cert.cert .. " -X POST --data-binary '" ..
+    local out = sim.run(sim.ENV .. "curl -s --cacert " .. t.cert.cert .. " -X POST --data-binary '" ..
                         SEED_GET:gsub("\n", " ") .. "' " .. t.base .. "/api")
     t:stop()
     assert.same(SEED_GET_ANSWER, cjson.decode(out))
@@ -157,7 +157,7 @@ describe("lcm-sim", function()
 
   it("writes the chosen port to --port-file and refuses bad arguments", function()
     assert.is_true(s.port > 0)
-    local out, ok = sim.run(sim.SIM .. " --bogus 1")
+    local out, ok = sim.run(sim.ENV .. sim.SIM .. " --bogus 1")
     assert.is_false(ok)
     assert.matches("usage", out)
   end)

@@ -4,7 +4,8 @@
 set -eu
 sim=${LCM_SIM:-build/lcm-sim}
 dir=$(mktemp -d)
-"$sim" --quiet --port 0 --port-file "$dir/port" &
+# The simulator never inherits a sanitizer runtime preloaded for the Lua side.
+env -u LD_PRELOAD "$sim" --quiet --port 0 --port-file "$dir/port" &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT INT TERM
 i=0

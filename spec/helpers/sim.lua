@@ -10,6 +10,10 @@ local M = {}
 local ROOT = os.getenv("PWD") or "."
 M.SIM = os.getenv("LCM_SIM") or (ROOT .. "/build/lcm-sim")
 M.LUA = os.getenv("LUA") or "lua5.4"
+-- Sanitizer runs preload their runtime into the interpreter; the processes the specs start
+-- (lcm-sim, curl, openssl, luarocks) are not built for it and must not inherit it. A
+-- shell statement, put in front of such commands.
+M.ENV = "unset LD_PRELOAD ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS; "
 
 local function tmpname()
   local name = os.tmpname()
@@ -53,7 +57,7 @@ function M.start(opts)
     self.cert = opts.tls == true and M.certificate() or opts.tls
     args[#args + 1] = "--cert " .. self.cert.cert .. " --key " .. self.cert.key
   end
-  local p = assert(io.popen(table.concat(args, " ") .. " >/dev/null 2>&1 & echo $!"))
+  local p = assert(io.popen(M.ENV .. table.concat(args, " ") .. " >/dev/null 2>&1 & echo $!"))
   self.pid = assert(tonumber(p:read("*l")), "could not start lcm-sim")
   p:close()
   for _ = 1, 500 do
@@ -85,7 +89,7 @@ end
 -- A control request; TLS simulators are controlled with the curl command line tool.
 function Sim:request(method, path, body)
   if not self.control then
-    local cmd = string.format("curl -sk -X %s %s%s", method, self.base, path)
+    local cmd = string.format("%scurl -sk -X %s %s%s", M.ENV, method, self.base, path)
     if body then cmd = cmd .. " --data-binary @" .. self:_file(body) end
     local p = assert(io.popen(cmd))
     local out = p:read("*a")
@@ -130,7 +134,7 @@ function M.certificate(names)
   local dir = tmpname()
   assert(os.execute("mkdir -p " .. dir))
   local san = names or "IP:127.0.0.1,DNS:localhost"
-  local cmd = string.format("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=%s " ..
+  local cmd = string.format(M.ENV .. "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=%s " ..
                             "-addext subjectAltName=%s -keyout %s/key.pem -out %s/cert.pem 2>/dev/null",
                             names and "other.test" or "localhost", san, dir, dir)
   assert(os.execute(cmd), "openssl failed")
