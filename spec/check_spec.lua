@@ -6,21 +6,8 @@ local sim = require "helpers.sim"
 
 local client = assert(lcm.new { url = "http://127.0.0.1:" .. sim.closed_port() .. "/", max_attempts = 1 })
 
-local GOOD = {
-  callid = "12345", account_number = "5|3|1|0|0|44|1", business_outcome = 101, call_outcome = 0,
-  lead_score = 0, user_id = "1234", agent_comments = "Test comment", target_amount = 0,
-}
-local function with(changes)
-  local t = {}
-  for k, v in pairs(GOOD) do t[k] = v end
-  for k, v in pairs(changes) do t[k] = v end
-  return t
-end
-local function without(name)
-  local t = with {}
-  t[name] = nil
-  return t
-end
+local seed = require "helpers.seed"
+local with, without = seed.set_args, seed.without
 
 local function assert_invalid(field, ok, err)
   assert.is_nil(ok)

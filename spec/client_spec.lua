@@ -3,16 +3,8 @@ local lcm = require "lcm"
 local cjson = require "cjson"
 local sim = require "helpers.sim"
 
-local SET = {
-  callid = "12345", account_number = "5|3|1|0|0|44|1", business_outcome = 101, call_outcome = 0,
-  lead_score = 0, user_id = "1234", agent_comments = "Test comment", target_amount = 0,
-}
-local function set_args(changes)
-  local t = {}
-  for k, v in pairs(SET) do t[k] = v end
-  for k, v in pairs(changes or {}) do t[k] = v end
-  return t
-end
+local seed = require "helpers.seed"
+local SET, set_args = seed.SET, seed.set_args
 
 describe("against lcm-sim", function()
   local s, client

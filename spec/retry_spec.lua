@@ -4,10 +4,7 @@ local lcm = require "lcm"
 local retry = require "lcm.retry"
 local sim = require "helpers.sim"
 
-local SET = {
-  callid = "12345", account_number = "5|3|1|0|0|44|1", business_outcome = 101, call_outcome = 0,
-  user_id = "1234",
-}
+local SET = require("helpers.seed").SET
 
 describe("retry.delay_ms", function()
   it("grows exponentially under full jitter and stays under the cap", function()

@@ -257,22 +257,14 @@ local function default()
   return client, err
 end
 
-function lcm.get_outcomes(callid, call_type)
-  local client, err = default()
-  if not client then return nil, err end
-  return client:get_outcomes(callid, call_type)
-end
-
-function lcm.set_outcome(args)
-  local client, err = default()
-  if not client then return nil, err end
-  return client:set_outcome(args)
-end
-
-function lcm.call(subtopic, data)
-  local client, err = default()
-  if not client then return nil, err end
-  return client:call(subtopic, data)
+-- lcm.get_outcomes(...), lcm.set_outcome{...}, lcm.call(...): the client methods, on the
+-- default client.
+for _, name in ipairs { "get_outcomes", "set_outcome", "call" } do
+  lcm[name] = function(...)
+    local client, err = default()
+    if not client then return nil, err end
+    return client[name](client, ...)
+  end
 end
 
 return lcm
