@@ -134,3 +134,89 @@ describe("retries against lcm-sim", function()
     assert.equal(2, s:count())
   end)
 end)
+
+describe("the retry budget", function()
+  it("charges retries, more for timeouts, and refunds on success", function()
+    local b = retry.budget(20)
+    assert.equal(5, b:take { kind = "http" })
+    assert.equal(10, b:take { kind = "timeout" })
+    assert.equal(5, b.tokens)
+    assert.equal(5, b:take { kind = "transport" })
+    assert.is_nil(b:take { kind = "transport" })
+    b:refund(5)
+    assert.equal(5, b.tokens)
+    b:refund(nil)
+    assert.equal(6, b.tokens)
+    b:refund(100)
+    assert.equal(20, b.tokens) -- never above capacity
+  end)
+
+  describe("against lcm-sim", function()
+    local s
+    setup(function() s = sim.start() end)
+    teardown(function() s:stop() end)
+    before_each(function() s:reset() end)
+
+    it("fails fast once LCM has used it up, and fills again on success", function()
+      local c = assert(lcm.new { url = s.url, retry_budget = 10, sleep = function() end })
+      s:fault { status = 503, count = 100 }
+      local _, e1 = c:get_outcomes("", "MANUAL")
+      assert.same({ 3, nil }, { e1.attempts, e1.budget_exhausted })
+      local _, e2 = c:get_outcomes("", "MANUAL")
+      assert.same({ 1, true, true }, { e2.attempts, e2.budget_exhausted, e2.retryable })
+      assert.equal(4, s:count())
+      s:reset()
+      assert(c:get_outcomes("", "MANUAL"))
+      assert.equal(1, c.budget.tokens)
+    end)
+
+    it("charges a timeout more than another failure", function()
+      local c = assert(lcm.new { url = s.url, retry_budget = 10, timeout_ms = 100, sleep = function() end })
+      s:fault { delay_ms = 1000, count = 3 }
+      local _, err = c:get_outcomes("", "MANUAL")
+      assert.same({ "timeout", 2, true }, { err.kind, err.attempts, err.budget_exhausted })
+    end)
+
+    it("can be switched off", function()
+      local c = assert(lcm.new { url = s.url, retry_budget = false, max_attempts = 4, sleep = function() end })
+      assert.is_nil(c.budget)
+      s:fault { status = 503, count = 100 }
+      for _ = 1, 3 do
+        local _, err = c:get_outcomes("", "MANUAL")
+        assert.equal(4, err.attempts)
+      end
+    end)
+  end)
+end)
+
+describe("deadline_ms", function()
+  local s
+  setup(function() s = sim.start() end)
+  teardown(function() s:stop() end)
+  before_each(function() s:reset() end)
+
+  it("cuts an attempt short of timeout_ms", function()
+    -- timeout_ms alone would wait for the 3 s answer: only the deadline can end it.
+    local c = assert(lcm.new { url = s.url, timeout_ms = 10000, deadline_ms = 200, sleep = function() end })
+    s:fault { delay_ms = 3000 }
+    local ok, err = c:get_outcomes("", "MANUAL")
+    assert.is_nil(ok)
+    assert.same({ "timeout", 1, true }, { err.kind, err.attempts, err.deadline_exceeded })
+  end)
+
+  it("does not start a retry whose wait would pass it", function()
+    local c = assert(lcm.new { url = s.url, deadline_ms = 800, sleep = function() error("must not sleep") end })
+    s:fault { status = 503, retry_after = 1 }
+    local ok, err = c:get_outcomes("", "MANUAL")
+    assert.is_nil(ok)
+    assert.same({ "http", 503, 1, true }, { err.kind, err.status, err.attempts, err.deadline_exceeded })
+    assert.equal(1, s:count())
+  end)
+
+  it("lets retries run while there is time", function()
+    local c = assert(lcm.new { url = s.url, deadline_ms = 60000, sleep = function() end })
+    s:fault { status = 503, count = 2 }
+    assert(c:get_outcomes("", "MANUAL"))
+    assert.equal(3, s:count())
+  end)
+end)

@@ -71,6 +71,11 @@ local function positive(field, v)
   return math.floor(v)
 end
 
+local function budget(field, v)
+  if v == false then return false end
+  return positive(field, v)
+end
+
 local function url(field, v)
   local s, err = M.header_value(field, v)
   if not s then return nil, err end
@@ -118,7 +123,7 @@ local function header_text(field, v) return M.header_value(field, v) end
 -- a bad value is returned as an `invalid` error like any other runtime data.
 M.OPTIONS = {
   url = url, source = text, timeout_ms = positive, connect_timeout_ms = positive,
-  max_attempts = positive, headers = headers, bearer_token = header_text,
+  max_attempts = positive, deadline_ms = positive, retry_budget = budget, headers = headers, bearer_token = header_text,
   username = header_text, password = header_text, ca_file = text, insecure = literal_true,
   proxy = header_text, user_agent = header_text, max_response_bytes = positive,
   logger = func, sleep = func,

@@ -30,6 +30,7 @@ local DEFAULTS = {
   connect_timeout_ms = 2000,
   max_attempts = 3,
   max_response_bytes = 1024 * 1024,
+  retry_budget = retry.BUDGET,
   user_agent = "lcm-lua/" .. core._VERSION,
 }
 
@@ -67,6 +68,8 @@ function lcm.new(opts)
     timeout_ms = o.timeout_ms,
     connect_timeout_ms = o.connect_timeout_ms,
     max_attempts = o.max_attempts,
+    deadline_ms = o.deadline_ms,
+    budget = o.retry_budget and retry.budget(o.retry_budget) or nil,
     logger = o.logger,
     sleep = o.sleep or core.sleep,
     headers = fixed,
@@ -106,15 +109,19 @@ function Client:_send(subtopic, data, key)
     for i, h in ipairs(self.headers) do headers[i + 1] = h end
   end
   local expect = answer_subtopic(subtopic)
-  local attempt = 0
+  local deadline = self.deadline_ms and core.monotonic_ms() + self.deadline_ms
+  local attempt, spent = 0, nil
   while true do
     attempt = attempt + 1
-    local status, answer, retry_after = self.http:perform(url, body, headers, self.timeout_ms,
-                                                          self.connect_timeout_ms)
+    local timeout = self.timeout_ms
+    if deadline then timeout = math.max(1, math.min(timeout, math.floor(deadline - core.monotonic_ms()))) end
+    local status, answer, retry_after = self.http:perform(url, body, headers, timeout,
+                                                          math.min(self.connect_timeout_ms, timeout))
     local message
     if status then
       message, err = core.answer(answer, status, expect)
       if message then
+        if self.budget then self.budget:refund(spent) end
         self:_log("debug", string.format("%s: HTTP %d on attempt %d", subtopic, status, attempt))
         return message, nil, attempt
       end
@@ -124,6 +131,15 @@ function Client:_send(subtopic, data, key)
     end
     if not err.retryable or attempt >= self.max_attempts then break end
     local wait = retry.delay_ms(attempt, retry_after)
+    if deadline and core.monotonic_ms() + wait >= deadline then
+      err.deadline_exceeded = true -- no room for another attempt
+      break
+    end
+    spent = self.budget and self.budget:take(err)
+    if self.budget and not spent then
+      err.budget_exhausted = true
+      break
+    end
     self:_log("warn", string.format("%s: attempt %d failed (%s), retrying in %d ms",
                                     subtopic, attempt, err.code or err.status or err.kind, wait))
     safe_call(self.sleep, wait)

@@ -1,9 +1,17 @@
--- When and how long to wait before another attempt.
+-- When and how long to wait before another attempt, and whether one may be made at all.
 local core = require "lcm.core"
 
 local M = {
   BASE_MS = 100,
   CAP_MS = 2000,
+  -- The retry budget, after the AWS SDKs' "standard" retry mode: a retry costs tokens, a
+  -- retry after a timeout costs more (a timed-out server is the likeliest to be drowning),
+  -- and successes pay tokens back. When LCM is down the bucket empties and calls fail
+  -- after one attempt, instead of multiplying the load on a server that is struggling.
+  BUDGET = 500,
+  RETRY_COST = 5,
+  TIMEOUT_COST = 10,
+  NO_RETRY_REFUND = 1,
 }
 
 -- Full-jitter exponential backoff: a random wait in [0, min(cap, base * 2^(n-1))), so that
@@ -14,6 +22,26 @@ function M.delay_ms(attempt, retry_after_s, random)
   if retry_after_s then return math.min(M.CAP_MS, retry_after_s * 1000) end
   local ceiling = math.min(M.CAP_MS, M.BASE_MS * 2 ^ (attempt - 1))
   return math.floor((random or core.random)() * ceiling)
+end
+
+local Budget = {}
+Budget.__index = Budget
+
+function M.budget(capacity)
+  return setmetatable({ capacity = capacity, tokens = capacity }, Budget)
+end
+
+-- Takes the cost of retrying after err; returns the cost, or nil when the budget is short.
+function Budget:take(err)
+  local cost = err.kind == "timeout" and M.TIMEOUT_COST or M.RETRY_COST
+  if self.tokens < cost then return nil end
+  self.tokens = self.tokens - cost
+  return cost
+end
+
+-- A call succeeded: give back what its last retry cost, or a little when it needed none.
+function Budget:refund(cost)
+  self.tokens = math.min(self.capacity, self.tokens + (cost or M.NO_RETRY_REFUND))
 end
 
 return M
