@@ -48,7 +48,7 @@ $(CORE): $(CORE_SRC) $(CORE_HDR) VERSION Makefile
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) $(SANITIZE) $(DEFS) -fPIC -fvisibility=hidden \
 	    $(call pc,--cflags,$(LUA_PC)) $(call pc,--cflags,libcurl) \
-	    -shared -o $@ $(CORE_SRC) $(call pc,--libs,libcurl) -pthread
+	    -shared -o $@ $(CORE_SRC) $(call pc,--libs,libcurl) -lz -pthread
 
 # The simulator embeds Lua 5.4 (whatever LUA_VERSION the module is built for) and its
 # request handler, sim/handler.lua, compiled in so the binary runs from anywhere.

@@ -25,20 +25,22 @@ external_dependencies = {
    -- By library only: Debian keeps curl/curl.h in a multiarch include directory that
    -- the compiler searches but the header probe of luarocks does not.
    CURL = { library = "curl" },
+   ZLIB = { library = "z" },
 }
 build = {
    type = "builtin",
    modules = {
       ["lcm"] = "lua/lcm/init.lua",
       ["lcm.check"] = "lua/lcm/check.lua",
+      ["lcm.outbox"] = "lua/lcm/outbox.lua",
       ["lcm.outcomes"] = "lua/lcm/outcomes.lua",
       ["lcm.retry"] = "lua/lcm/retry.lua",
       ["lcm.core"] = {
-         sources = { "csrc/core.c", "csrc/codec.c", "csrc/error.c", "csrc/http.c", "csrc/sys.c" },
+         sources = { "csrc/core.c", "csrc/codec.c", "csrc/error.c", "csrc/http.c", "csrc/outbox.c", "csrc/sys.c" },
          defines = { 'LCM_VERSION="0.1.0"', "_DEFAULT_SOURCE" },
          incdirs = { "csrc", "$(CURL_INCDIR)" },
          libdirs = { "$(CURL_LIBDIR)" },
-         libraries = { "curl", "pthread" },
+         libraries = { "curl", "z", "pthread" },
       },
    },
 }

@@ -76,6 +76,14 @@ local function budget(field, v)
   return positive(field, v)
 end
 
+local function directory(field, v)
+  local s, err = M.text(field, v)
+  if not s then return nil, err end
+  local ok, why = core.outbox_check(s)
+  if not ok then return invalid(field, "is not usable: " .. why) end
+  return s
+end
+
 local function url(field, v)
   local s, err = M.header_value(field, v)
   if not s then return nil, err end
@@ -126,7 +134,7 @@ M.OPTIONS = {
   max_attempts = positive, deadline_ms = positive, retry_budget = budget, headers = headers, bearer_token = header_text,
   username = header_text, password = header_text, ca_file = text, insecure = literal_true,
   proxy = header_text, user_agent = header_text, max_response_bytes = positive,
-  logger = func, sleep = func,
+  logger = func, sleep = func, outbox = directory,
 }
 
 function M.options(opts, defaults)

@@ -7,6 +7,7 @@
 -- nil, err; err.kind says which of the seven kinds it is (see README, "Errors").
 local core = require "lcm.core"
 local check = require "lcm.check"
+local outbox = require "lcm.outbox"
 local outcomes = require "lcm.outcomes"
 local retry = require "lcm.retry"
 
@@ -69,6 +70,7 @@ function lcm.new(opts)
     connect_timeout_ms = o.connect_timeout_ms,
     max_attempts = o.max_attempts,
     deadline_ms = o.deadline_ms,
+    outbox = o.outbox,
     budget = o.retry_budget and retry.budget(o.retry_budget) or nil,
     logger = o.logger,
     sleep = o.sleep or core.sleep,
@@ -221,27 +223,24 @@ function Client:set_outcome(args)
     if value == nil then return finish(err, SUBTOPIC, 0) end
     data[wire] = value
   end
-  local message, err, attempts = self:_send(SUBTOPIC, data, core.uuid())
-  if not message then return nil, err end
-  local response = outcomes.field(message, "response")
-  local success = type(response) == "table" and outcomes.field(response, "success")
-  if type(success) ~= "boolean" then
-    return finish(core.error { kind = "protocol", code = "BAD_RESPONSE",
-                               message = "the answer has no boolean message.response.success" },
-                  SUBTOPIC, attempts)
+  local key = core.uuid()
+  local message, err, attempts = self:_send(SUBTOPIC, data, key)
+  if not message then
+    if err.retryable and self.outbox then outbox.queue(self.outbox, SUBTOPIC, data, key, err) end
+    return nil, err
   end
-  local callid = outcomes.field(message, "callid")
-  if callid ~= nil and tostring(callid) ~= data.callid then
-    return finish(core.error { kind = "protocol", code = "CALLID_MISMATCH",
-                               message = "the answer is for call " .. tostring(callid) ..
-                                         ", not " .. data.callid },
-                  SUBTOPIC, attempts)
-  end
-  if not success then
-    return finish(core.error { kind = "rejected", message = "LCM did not accept the outcome" },
-                  SUBTOPIC, attempts)
-  end
+  local ok
+  ok, err = outcomes.set_result(message, data.callid)
+  if not ok then return finish(err, SUBTOPIC, attempts) end
   return true
+end
+
+-- Replays the outcomes queued in the outbox (see lcm/outbox.lua).
+function Client:flush_outbox()
+  if not self.outbox then
+    return nil, core.error { kind = "invalid", field = "outbox", message = "outbox: no outbox was configured" }
+  end
+  return outbox.flush(self, self.outbox)
 end
 
 -- close and garbage collection share one function in C; calling it twice is fine.

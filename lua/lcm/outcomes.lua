@@ -1,4 +1,4 @@
--- GetOutcomeByOutcomegroup answers as records. The vendor spells keys several ways
+-- Reading answers: GetOutcomeByOutcomegroup answers as records, Set... answers as a result. The vendor spells keys several ways
 -- (OutComeID, OutcomeID, OutcomeId) and sends numbers as strings ("LeadScore": "0"),
 -- so keys are matched case-insensitively and values converted where that is lossless.
 local core = require "lcm.core"
@@ -90,5 +90,21 @@ function M.from_message(message)
 end
 
 function M.is_list(t) return getmetatable(t) == List end
+
+-- A Set... answer: true when LCM accepted it for this call; else nil, err.
+function M.set_result(message, callid)
+  local response = field(message, "response")
+  local success = type(response) == "table" and field(response, "success")
+  if type(success) ~= "boolean" then return protocol("the answer has no boolean message.response.success") end
+  local answered = field(message, "callid")
+  if answered ~= nil and tostring(answered) ~= callid then
+    return nil, core.error { kind = "protocol", code = "CALLID_MISMATCH",
+                             message = "the answer is for call " .. tostring(answered) .. ", not " .. callid }
+  end
+  if not success then
+    return nil, core.error { kind = "rejected", message = "LCM did not accept the outcome" }
+  end
+  return true
+end
 
 return M

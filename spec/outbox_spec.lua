@@ -1,0 +1,209 @@
+-- The outbox: no outcome lost while LCM is down, none recorded twice when it is back.
+local lcm = require "lcm"
+local core = require "lcm.core"
+local sim = require "helpers.sim"
+local seed = require "helpers.seed"
+
+local function new_dir()
+  local dir = sim.tmpname()
+  assert(os.execute("mkdir -p " .. dir))
+  return dir
+end
+
+local function file_size(path)
+  local f = io.open(path, "rb")
+  if not f then return 0 end
+  local n = f:seek("end")
+  f:close()
+  return n
+end
+
+describe("the outbox", function()
+  local s, dir, down
+  setup(function() s = sim.start() end)
+  teardown(function() s:stop() end)
+  before_each(function()
+    s:reset()
+    dir = new_dir()
+    -- LCM "down": nothing listens on this port.
+    down = assert(lcm.new { url = "http://127.0.0.1:" .. sim.closed_port() .. "/", outbox = dir,
+                            sleep = function() end })
+  end)
+  after_each(function() os.execute("rm -rf " .. dir) end)
+
+  local function up() return assert(lcm.new { url = s.url, outbox = dir, sleep = function() end }) end
+
+  it("queues outcomes while LCM is down and sends each exactly once when it is back", function()
+    for i = 1, 5 do
+      local ok, err = down:set_outcome(seed.set_args { agent_comments = "call " .. i })
+      assert.is_nil(ok)
+      assert.same({ "transport", true, 3 }, { err.kind, err.queued, err.attempts })
+    end
+    assert.equal(0, s:count())
+    local counts = assert(up():flush_outbox())
+    assert.same({ sent = 5, failed = 0, remaining = 0, corrupt = 0 }, counts)
+    local rec = s:outcomes()
+    assert.equal(5, #rec)
+    for i = 1, 5 do assert.equal("call " .. i, rec[i].AgentComments) end -- in order
+    assert.same({ sent = 0, failed = 0, remaining = 0, corrupt = 0 }, up():flush_outbox())
+    assert.equal(5, #s:outcomes())
+  end)
+
+  it("does not record twice an outcome whose answer was lost after LCM recorded it", function()
+    local c = assert(lcm.new { url = s.url, outbox = dir, max_attempts = 1 })
+    s:fault { drop = true, after = true }
+    local ok, err = c:set_outcome(seed.SET)
+    assert.is_nil(ok)
+    assert.is_true(err.queued)
+    assert.equal(1, #s:outcomes()) -- LCM did the work
+    assert.equal(1, up():flush_outbox().sent)
+    assert.equal(1, #s:outcomes()) -- the replay carried the same Idempotency-Key
+  end)
+
+  it("does not queue what a retry cannot cure", function()
+    local c = up()
+    local _, err = c:set_outcome(seed.set_args { callid = "999" })
+    assert.same({ "lcm", nil }, { err.kind, err.queued })
+    _, err = c:set_outcome(seed.set_args { lead_score = 0 / 0 })
+    assert.same({ "invalid", nil }, { err.kind, err.queued })
+    assert.equal(0, file_size(dir .. "/outbox.log"))
+  end)
+
+  it("queues when the retry budget is empty", function()
+    local c = assert(lcm.new { url = s.url, outbox = dir, retry_budget = 5, sleep = function() end })
+    s:fault { status = 503, count = 10 }
+    c:set_outcome(seed.SET)
+    local _, err = c:set_outcome(seed.SET)
+    assert.same({ true, true, 1 }, { err.budget_exhausted, err.queued, err.attempts })
+  end)
+
+  it("moves a record that fails for good to dead.log, with the error", function()
+    down:set_outcome(seed.set_args { callid = "999" })
+    down:set_outcome(seed.SET)
+    local counts = assert(up():flush_outbox())
+    assert.same({ sent = 1, failed = 1, remaining = 0, corrupt = 0 }, counts)
+    local dead = core.outbox_read(dir .. "/dead.log")
+    assert.equal(1, #dead)
+    local record = require("cjson").decode(dead[1])
+    assert.equal("999", record.data.callid)
+    assert.matches("Invalid Call ID:999", record.dead_error)
+  end)
+
+  it("keeps the rest, in order, when LCM fails again during a flush", function()
+    for i = 1, 3 do down:set_outcome(seed.set_args { agent_comments = "n" .. i }) end
+    s:fault { status = 503, count = 3 }
+    assert.same({ sent = 0, failed = 0, remaining = 3, corrupt = 0 }, up():flush_outbox())
+    down:set_outcome(seed.set_args { agent_comments = "n4" })
+    assert.same({ sent = 4, failed = 0, remaining = 0, corrupt = 0 }, up():flush_outbox())
+    local rec = s:outcomes()
+    assert.same({ "n1", "n2", "n3", "n4" },
+                { rec[1].AgentComments, rec[2].AgentComments, rec[3].AgentComments, rec[4].AgentComments })
+  end)
+
+  it("runs one flush at a time", function()
+    down:set_outcome(seed.SET)
+    local lock = assert(core.outbox_lock(dir))
+    local counts = assert(up():flush_outbox())
+    assert.is_true(counts.busy)
+    assert.equal(0, s:count())
+    lock:close()
+    lock:close() -- twice is fine
+    assert.equal(1, up():flush_outbox().sent)
+  end)
+
+  it("detects a torn last record and does not replay it", function()
+    down:set_outcome(seed.set_args { agent_comments = "whole" })
+    down:set_outcome(seed.set_args { agent_comments = "torn" })
+    local path = dir .. "/outbox.log"
+    assert(os.execute("truncate -s " .. (file_size(path) - 20) .. " " .. path))
+    local records, corrupt, torn = core.outbox_read(path)
+    assert.same({ 1, 0, true }, { #records, corrupt, torn })
+    assert.same({ sent = 1, failed = 0, remaining = 0, corrupt = 1 }, up():flush_outbox())
+    assert.equal("whole", s:outcomes()[1].AgentComments)
+  end)
+
+  it("skips a damaged record in the middle and replays the ones after it", function()
+    for i = 1, 3 do down:set_outcome(seed.set_args { agent_comments = "rec" .. i }) end
+    local path = dir .. "/outbox.log"
+    local f = assert(io.open(path, "rb"))
+    local data = f:read("*a")
+    f:close()
+    f = assert(io.open(path, "wb"))
+    f:write((data:gsub("rec2", "REC2"))) -- the checksum no longer matches
+    f:close()
+    assert.same({ sent = 2, failed = 0, remaining = 0, corrupt = 1 }, up():flush_outbox())
+    local rec = s:outcomes()
+    assert.same({ "rec1", "rec3" }, { rec[1].AgentComments, rec[2].AgentComments })
+  end)
+
+  it("says so when the outcome could not be queued", function()
+    local c = assert(lcm.new { url = "http://127.0.0.1:" .. sim.closed_port() .. "/", outbox = dir,
+                               max_attempts = 1 })
+    os.execute("rm -rf " .. dir)
+    local _, err = c:set_outcome(seed.SET)
+    assert.same({ "transport", false }, { err.kind, err.queued })
+    assert.matches("outbox: cannot open", err.outbox_error)
+  end)
+
+  it("is refused at lcm.new when the directory is not usable, and flush needs one", function()
+    local c, err = lcm.new { url = s.url, outbox = "/nonexistent/outbox" }
+    assert.is_nil(c)
+    assert.same({ "invalid", "outbox" }, { err.kind, err.field })
+    local _, e2 = assert(lcm.new { url = s.url }):flush_outbox()
+    assert.same({ "invalid", "outbox" }, { e2.kind, e2.field })
+  end)
+end)
+
+describe("outbox files under concurrent and killed writers", function()
+  local s, dir
+  setup(function() s = sim.start() end)
+  teardown(function() s:stop() end)
+  before_each(function()
+    s:reset()
+    dir = new_dir()
+  end)
+  after_each(function() os.execute("rm -rf " .. dir) end)
+
+  -- A Lua process that queues `n` outcomes (LCM down) with comments of `size` bytes.
+  local function writer(n, size, tag)
+    return string.format([[%s -e 'local lcm = require "lcm"
+      local c = assert(lcm.new { url = "http://127.0.0.1:%d/", outbox = "%s", max_attempts = 1 })
+      for i = 1, %d do
+        local _, err = c:set_outcome { callid = "12345", account_number = "x", business_outcome = 107,
+          call_outcome = 0, user_id = "%s", agent_comments = string.rep("c", %d) }
+        assert(err.queued, err.outbox_error)
+      end']], sim.LUA, sim.closed_port(), dir, n, tag, size)
+  end
+
+  it("keeps every record whole when several processes append at once", function()
+    local cmds = {}
+    for p = 1, 4 do cmds[p] = "(" .. writer(25, 5000, "p" .. p) .. ") &" end
+    local out, ok = sim.run(table.concat(cmds, " ") .. " wait")
+    assert.is_true(ok, out)
+    local records, corrupt, torn = core.outbox_read(dir .. "/outbox.log")
+    assert.same({ 100, 0, false }, { #records, corrupt, torn })
+    local c = assert(lcm.new { url = s.url, outbox = dir })
+    assert.same({ sent = 100, failed = 0, remaining = 0, corrupt = 0 }, c:flush_outbox())
+    assert.equal(100, #s:outcomes())
+  end)
+
+  it("reads and flushes correctly after a writer is killed with SIGKILL mid-append", function()
+    local p = assert(io.popen(writer(100000, 60000, "k") .. " >/dev/null 2>&1 & echo $!"))
+    local pid = p:read("*l")
+    p:close()
+    local path = dir .. "/outbox.log"
+    for _ = 1, 500 do -- let it write a few records
+      if file_size(path) > 300000 then break end
+      require("socket").sleep(0.01)
+    end
+    os.execute("kill -9 " .. pid)
+    require("socket").sleep(0.1)
+    local records, corrupt = core.outbox_read(path)
+    assert.is_true(#records >= 1)
+    assert.equal(0, corrupt)
+    local c = assert(lcm.new { url = s.url, outbox = dir })
+    local counts = assert(c:flush_outbox())
+    assert.same({ #records, 0, 0 }, { counts.sent, counts.failed, counts.remaining })
+    assert.equal(#records, #s:outcomes())
+  end)
+end)
