@@ -1,4 +1,5 @@
--- Reading answers: GetOutcomeByOutcomegroup answers as records, Set... answers as a result.
+-- Reading answers: GetOutcomeByOutcomegroup answers as records, Set... answers as a
+-- result. The vendor spells keys several ways
 -- (OutComeID, OutcomeID, OutcomeId) and sends numbers as strings ("LeadScore": "0"),
 -- so keys are matched case-insensitively and values converted where that is lossless.
 local core = require "lcm.core"
