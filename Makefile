@@ -4,6 +4,9 @@
 #   make test            the whole spec suite
 #   make lint            luacheck + cppcheck + version consistency
 #   make install         PREFIX, DESTDIR, LUA_VERSION
+#   make asan            the suite with lcm.core built with AddressSanitizer and UBSan
+#   make valgrind        a representative part of the suite under valgrind memcheck
+#   make fuzz            libFuzzer on the answer path for FUZZ_SECONDS (default 60)
 # `make demo` and `make test` install missing Debian packages first (tools/deps.sh).
 
 VERSION     := $(shell cat VERSION)
@@ -23,7 +26,7 @@ else
 $(error LUA_VERSION must be one of 5.1 5.2 5.3 5.4 jit, not '$(LUA_VERSION)')
 endif
 
-BUILD    := build/$(LUA_VERSION)
+BUILD    ?= build/$(LUA_VERSION)
 CORE     := $(BUILD)/lcm/core.so
 SIM      := build/lcm-sim
 ROCKSPEC := rockspec/lcm-$(VERSION)-1.rockspec
@@ -39,7 +42,7 @@ pc = $(shell pkg-config $(1) $(2) 2>/dev/null)
 CORE_SRC := $(wildcard csrc/*.c)
 CORE_HDR := $(wildcard csrc/*.h)
 
-.PHONY: all deps demo test lint install uninstall clean rockspec check-version
+.PHONY: all deps demo test lint install uninstall clean rockspec check-version asan valgrind fuzz
 
 all: $(CORE) $(SIM)
 
@@ -75,10 +78,51 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	$(BUSTED_ENV) $(LUA) /usr/bin/busted
 
+# The sanitizer runtimes are preloaded into the interpreter, which is not built with them.
+# The spec helpers pass them on to the Lua processes they start (LCM_PRELOAD) and keep
+# them away from everything else (lcm-sim, curl, sh...). Any report fails the run.
+SAN_PRELOAD := $(shell gcc -print-file-name=libasan.so) $(shell gcc -print-file-name=libubsan.so)
+SAN_BUILD   := build/asan-$(LUA_VERSION)
+
+asan: deps
+	@sh tools/deps.sh --checks
+	@$(MAKE) --no-print-directory $(SIM)
+	@$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+	    SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=all" $(SAN_BUILD)/lcm/core.so
+	LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(SAN_BUILD)/?.so;;" LCM_SIM="$(CURDIR)/$(SIM)" \
+	LUA="$(LUA)" LCM_PRELOAD="$(SAN_PRELOAD)" LD_PRELOAD="$(SAN_PRELOAD)" \
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    $(LUA) /usr/bin/busted
+
+# Memcheck is ~30x slower: the specs of the C paths (codec, transport, outbox), not all.
+VALGRIND_SPECS := spec/codec_spec.lua spec/check_spec.lua spec/client_spec.lua \
+                  spec/retry_spec.lua spec/outbox_spec.lua
+valgrind: deps
+	@sh tools/deps.sh --checks
+	@$(MAKE) --no-print-directory all
+	$(BUSTED_ENV) valgrind --quiet --error-exitcode=99 --leak-check=full \
+	    --errors-for-leak-kinds=definite --show-leak-kinds=definite \
+	    --suppressions=tools/valgrind.supp $(LUA) /usr/bin/busted $(VALGRIND_SPECS)
+
+FUZZ_SECONDS ?= 60
+FUZZ := build/fuzz-answer
+$(FUZZ): fuzz/answer_fuzz.c $(CORE_SRC) $(CORE_HDR) VERSION Makefile
+	@mkdir -p $(@D)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined $(DEFS) -Icsrc $(call pc,--cflags,lua5.4) \
+	    $(call pc,--cflags,libcurl) -o $@ fuzz/answer_fuzz.c $(CORE_SRC) \
+	    $(call pc,--libs,lua5.4) $(call pc,--libs,libcurl) -lz -pthread
+
+# The seeds stay as they are; what libFuzzer finds goes to a scratch corpus.
+fuzz: deps
+	@sh tools/deps.sh --checks
+	@$(MAKE) --no-print-directory $(FUZZ)
+	@mkdir -p build/fuzz-corpus
+	$(FUZZ) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz-corpus fuzz/corpus
+
 lint: check-version
 	luacheck --no-color lua spec examples sim bench .luacheckrc .busted
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
-	    --std=c99 --inline-suppr -Icsrc csrc sim/lcm_sim.c
+	    --std=c99 --inline-suppr -Icsrc csrc sim/lcm_sim.c fuzz/answer_fuzz.c
 
 # The version is written once, in VERSION; the rockspec is generated from its template
 # and committed (luarocks needs a file), and this check keeps the two from drifting.

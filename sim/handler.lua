@@ -159,8 +159,8 @@ local function take_fault(subtopic)
   end
 end
 
--- A fault replaces or alters the answer; with after=true (and always with truncate) the
--- request is processed first, as when a server fails after doing the work.
+-- A fault replaces or alters the answer; with after=true (and always with truncate, or a
+-- delay alone) the request is processed first, as when a server fails after doing the work.
 local function apply_fault(f, plan)
   local out = { status = f.status or (plan and plan.status) or 200,
                 body = f.body or (plan and plan.body) or "", headers = {},
@@ -195,7 +195,9 @@ local function lcm_request(body, headers)
   state.requests = state.requests + 1
   local req, err = message(body, headers)
   local fault = take_fault(req and req.subtopic)
-  if fault and not (fault.after or fault.truncate) then return apply_fault(fault, nil) end
+  -- A fault that only delays is a slow server: it does the work, then answers late.
+  local replaces = fault and (fault.status or fault.body or fault.drop or fault.stream_bytes)
+  if replaces and not (fault.after or fault.truncate) then return apply_fault(fault, nil) end
   local plan = err
   if not plan then
     local known = req.key and state.idempotent[req.key]

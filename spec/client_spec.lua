@@ -194,73 +194,6 @@ describe("against lcm-sim", function()
     end)
   end)
 
-  describe("error kinds", function()
-    it("transport: connection refused", function()
-      local c = assert(lcm.new { url = "http://127.0.0.1:" .. sim.closed_port() .. "/", max_attempts = 2,
-                                 sleep = function() end })
-      local ok, err = c:get_outcomes("", "MANUAL")
-      assert.is_nil(ok)
-      assert.same({ "transport", "COULDNT_CONNECT", true, 2 }, { err.kind, err.code, err.retryable, err.attempts })
-    end)
-
-    it("timeout: the server is slower than timeout_ms", function()
-      s:fault { delay_ms = 1500 }
-      local c = assert(lcm.new { url = s.url, timeout_ms = 200, max_attempts = 1 })
-      local ok, err = c:get_outcomes("", "MANUAL")
-      assert.is_nil(ok)
-      assert.same({ "timeout", "OPERATION_TIMEDOUT", true, 1 }, { err.kind, err.code, err.retryable, err.attempts })
-    end)
-
-    it("http: a non-2xx status without an LCM error body", function()
-      s:fault { status = 404 }
-      local ok, err = client:get_outcomes("", "MANUAL")
-      assert.is_nil(ok)
-      assert.same({ "http", 404, false, 1 }, { err.kind, err.status, err.retryable, err.attempts })
-    end)
-
-    it("http: a redirect is not followed", function()
-      s:fault { status = 302, headers = { { "Location", "http://127.0.0.1:1/" } } }
-      local ok, err = client:get_outcomes("", "MANUAL")
-      assert.is_nil(ok)
-      assert.same({ "http", 302 }, { err.kind, err.status })
-    end)
-
-    it("protocol: a body that is not JSON", function()
-      s:fault { body = "<html>oops</html>" }
-      local ok, err = client:get_outcomes("", "MANUAL")
-      assert.is_nil(ok)
-      assert.same({ "protocol", "BAD_JSON", false }, { err.kind, err.code, err.retryable })
-    end)
-
-    it("protocol: an answer over max_response_bytes, stopped while reading", function()
-      s:fault { stream_bytes = 50 * 1024 * 1024 }
-      local c = assert(lcm.new { url = s.url, max_response_bytes = 64 * 1024 })
-      local ok, err = c:get_outcomes("", "MANUAL")
-      assert.is_nil(ok)
-      assert.same({ "protocol", "TOO_LARGE", false }, { err.kind, err.code, err.retryable })
-      assert.is_true(s:state().streamed < 10 * 1024 * 1024)
-    end)
-
-    it("protocol: a body cut short of its Content-Length", function()
-      s:fault { truncate = true }
-      local c = assert(lcm.new { url = s.url, max_attempts = 1 })
-      local ok, err = c:get_outcomes("", "MANUAL")
-      assert.is_nil(ok)
-      assert.equal("transport", err.kind)
-      assert.equal("PARTIAL_FILE", err.code)
-      assert.is_true(err.retryable)
-    end)
-
-    it("invalid: using a closed client", function()
-      client:close()
-      client:close() -- twice is fine
-      local ok, err = client:get_outcomes("", "MANUAL")
-      assert.is_nil(ok)
-      assert.same({ "invalid", "client", 0 }, { err.kind, err.field, err.attempts })
-      assert.equal(0, s:count())
-    end)
-  end)
-
   describe("options", function()
     it("url: {subtopic} is replaced, and a fixed url works too", function()
       local c = assert(lcm.new { url = s.base .. "/lcm" })
@@ -333,45 +266,5 @@ describe("against lcm-sim", function()
       -- the control requests of s:state() open connections of their own: one each
       assert.equal(before + 2, s:state().connections)
     end)
-  end)
-end)
-
-describe("over HTTPS", function()
-  local s
-  setup(function() s = sim.start { tls = true } end)
-  teardown(function() s:stop() end)
-
-  it("refuses a certificate it does not trust", function()
-    local c = assert(lcm.new { url = s.url })
-    local ok, err = c:get_outcomes("", "MANUAL")
-    assert.is_nil(ok)
-    assert.same({ "transport", "PEER_FAILED_VERIFICATION", false, 1 },
-                { err.kind, err.code, err.retryable, err.attempts })
-  end)
-
-  it("succeeds when ca_file trusts it", function()
-    local c = assert(lcm.new { url = s.url, ca_file = s.cert.cert })
-    assert.equal(2, #assert(c:get_outcomes("", "MANUAL")))
-  end)
-
-  it("refuses a trusted certificate for another host name", function()
-    local other = sim.certificate("DNS:other.test")
-    local o = sim.start { tls = other }
-    local c = assert(lcm.new { url = o.url, ca_file = other.cert })
-    local ok, err = c:get_outcomes("", "MANUAL")
-    o:stop()
-    assert.is_nil(ok)
-    assert.equal("transport", err.kind)
-    assert.equal("PEER_FAILED_VERIFICATION", err.code)
-  end)
-
-  it("insecure = true skips verification, with a warning", function()
-    local warned = {}
-    local c = assert(lcm.new { url = s.url, insecure = true, logger = function(level, msg)
-      if level == "warn" then warned[#warned + 1] = msg end
-    end })
-    assert(c:get_outcomes("", "MANUAL"))
-    assert.equal(1, #warned)
-    assert.matches("verification is disabled", warned[1])
   end)
 end)

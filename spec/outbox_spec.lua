@@ -188,7 +188,7 @@ describe("outbox files under concurrent and killed writers", function()
   end)
 
   it("reads and flushes correctly after a writer is killed with SIGKILL mid-append", function()
-    local p = assert(io.popen(writer(100000, 60000, "k") .. " >/dev/null 2>&1 & echo $!"))
+    local p = assert(io.popen(sim.ENV .. writer(100000, 60000, "k") .. " >/dev/null 2>&1 & echo $!"))
     local pid = p:read("*l")
     p:close()
     local path = dir .. "/outbox.log"

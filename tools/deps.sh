@@ -6,6 +6,8 @@ set -eu
 pkgs="build-essential pkg-config libcurl4-openssl-dev zlib1g-dev libmicrohttpd-dev ca-certificates openssl
 lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev lua5.4 liblua5.4-dev
 luajit libluajit-5.1-dev lua-cjson lua-busted lua-check lua-socket luarocks cppcheck"
+# --checks: also the tools of make asan, make valgrind and make fuzz.
+[ "${1:-}" = "--checks" ] && pkgs="$pkgs clang libclang-rt-14-dev valgrind"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

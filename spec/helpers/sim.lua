@@ -9,7 +9,10 @@ local M = {}
 
 local ROOT = os.getenv("PWD") or "."
 M.SIM = os.getenv("LCM_SIM") or (ROOT .. "/build/lcm-sim")
-M.LUA = os.getenv("LUA") or "lua5.4"
+-- A sanitizer run (make asan) names its runtimes in LCM_PRELOAD: Lua processes started by
+-- the specs load the sanitized lcm.core too, so they get them back.
+local preload = os.getenv("LCM_PRELOAD")
+M.LUA = (preload and ("env LD_PRELOAD='" .. preload .. "' ") or "") .. (os.getenv("LUA") or "lua5.4")
 -- Sanitizer runs preload their runtime into the interpreter; the processes the specs start
 -- (lcm-sim, curl, openssl, luarocks) are not built for it and must not inherit it. A
 -- shell statement, put in front of such commands.
@@ -171,9 +174,10 @@ function M.blackhole()
   end
 end
 
--- Runs a shell command, returns its output and whether it succeeded.
+-- Runs a shell command (without a sanitizer runtime: use M.LUA for Lua), returns its
+-- output and whether it succeeded.
 function M.run(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1; echo \"::rc=$?\""))
+  local p = assert(io.popen(M.ENV .. cmd .. " 2>&1; echo \"::rc=$?\""))
   local out = p:read("*a")
   p:close()
   local rc = tonumber(out:match("::rc=(%d+)%s*$"))
