@@ -1,7 +1,7 @@
 -- luacheck configuration: `make lint`.
 std = "max"
 max_line_length = 120
-include_files = { "lua/**/*.lua", "spec/**/*.lua", "examples/**/*.lua", "sim/**/*.lua", "bench/**/*.lua",
+include_files = { "lua/**/*.lua", "spec/**/*.lua", "examples/**/*.lua", "sim/**/*.lua", "bench/**/*.lua", "bin/*",
                   ".luacheckrc", ".busted" }
 
 files["spec"] = { std = "+busted" }

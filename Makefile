@@ -120,7 +120,7 @@ fuzz: deps
 	$(FUZZ) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz-corpus fuzz/corpus
 
 lint: check-version
-	luacheck --no-color lua spec examples sim bench .luacheckrc .busted
+	luacheck --no-color lua spec examples sim bench bin .luacheckrc .busted
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	    --std=c99 --inline-suppr -Icsrc csrc sim/lcm_sim.c fuzz/answer_fuzz.c
 
@@ -144,9 +144,11 @@ install: all
 	install -m 0755 $(CORE) $(LIBDIR)/lcm/core.so
 	install -m 0644 lua/lcm/*.lua $(SHAREDIR)/lcm/
 	install -m 0755 $(SIM) $(DESTDIR)$(PREFIX)/bin/lcm-sim
+	install -m 0755 bin/lcm-flush-outbox $(DESTDIR)$(PREFIX)/bin/lcm-flush-outbox
 
 uninstall:
-	rm -rf $(LIBDIR)/lcm $(SHAREDIR)/lcm $(DESTDIR)$(PREFIX)/bin/lcm-sim
+	rm -rf $(LIBDIR)/lcm $(SHAREDIR)/lcm $(DESTDIR)$(PREFIX)/bin/lcm-sim \
+	    $(DESTDIR)$(PREFIX)/bin/lcm-flush-outbox
 
 clean:
 	rm -rf build
