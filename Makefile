@@ -51,7 +51,7 @@ $(CORE): $(CORE_SRC) $(CORE_HDR) VERSION Makefile
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) $(SANITIZE) $(DEFS) -fPIC -fvisibility=hidden \
 	    $(call pc,--cflags,$(LUA_PC)) $(call pc,--cflags,libcurl) \
-	    -shared -o $@ $(CORE_SRC) $(call pc,--libs,libcurl) -lz -pthread
+	    -shared -o $@ $(CORE_SRC) $(call pc,--libs,libcurl) -lz -ldl -pthread
 
 # The simulator embeds Lua 5.4 (whatever LUA_VERSION the module is built for) and its
 # request handler, sim/handler.lua, compiled in so the binary runs from anywhere.
@@ -110,7 +110,7 @@ $(FUZZ): fuzz/answer_fuzz.c $(CORE_SRC) $(CORE_HDR) VERSION Makefile
 	@mkdir -p $(@D)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined $(DEFS) -Icsrc $(call pc,--cflags,lua5.4) \
 	    $(call pc,--cflags,libcurl) -o $@ fuzz/answer_fuzz.c $(CORE_SRC) \
-	    $(call pc,--libs,lua5.4) $(call pc,--libs,libcurl) -lz -pthread
+	    $(call pc,--libs,lua5.4) $(call pc,--libs,libcurl) -lz -ldl -pthread
 
 # The seeds stay as they are; what libFuzzer finds goes to a scratch corpus.
 fuzz: deps

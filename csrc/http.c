@@ -2,7 +2,9 @@
  * libcurl's callbacks only write into this file's C buffers; they never touch the Lua
  * state, so no Lua error can unwind through libcurl's frames. Everything that can fail
  * is remembered and reported after curl_easy_perform has returned. */
+#define _GNU_SOURCE /* dladdr, RTLD_NODELETE */
 #include <ctype.h>
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,14 +28,61 @@ typedef struct {
     char errbuf[CURL_ERROR_SIZE];
 } http_t;
 
+/* Process-wide state, set up once (pthread_once) and kept for the life of the process:
+ * libcurl's global init, and one share handle through which every client in every Lua
+ * state and thread shares connections, DNS answers and TLS sessions. FreeSWITCH gives each
+ * call a fresh Lua state: without this, every call would pay a new TCP and TLS handshake. */
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static CURLcode global_status = CURLE_FAILED_INIT; /* written once, under global_once */
+static CURLcode global_status = CURLE_FAILED_INIT;
+static CURLSH *global_share;
+static pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 
-/* curl_global_init is not thread-safe before 7.84; hosts (Asterisk, FreeSWITCH) may load
- * the module in several threads. It is reference counted, so a host's own call is fine. */
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ud)
+{
+    (void)h;
+    (void)access;
+    (void)ud;
+    pthread_mutex_lock(&share_locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *ud)
+{
+    (void)h;
+    (void)ud;
+    pthread_mutex_unlock(&share_locks[data]);
+}
+
+/* The share handle keeps pointers to this module's lock functions, so the module must
+ * stay mapped even when the Lua state that loaded it closes and dlcloses it (a later
+ * state then finds it, and its warm cache, still there). */
+static void pin_module(void)
+{
+    Dl_info info;
+    if (dladdr((void *)(size_t)pin_module, &info) != 0 && info.dli_fname != NULL)
+        dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
+/* curl_global_init is not thread-safe before 7.84, and hosts may load the module in several
+ * threads at once. It is reference counted, so a host's own call before ours is fine. */
 static void global_init(void)
 {
+    int i;
     global_status = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (global_status != CURLE_OK)
+        return;
+    pin_module();
+    for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&share_locks[i], NULL);
+    global_share = curl_share_init();
+    if (global_share != NULL &&
+        (curl_share_setopt(global_share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
+         curl_share_setopt(global_share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
+         curl_share_setopt(global_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+         curl_share_setopt(global_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+         curl_share_setopt(global_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)) {
+        curl_share_cleanup(global_share);
+        global_share = NULL; /* clients then work alone, as with share = false */
+    }
 }
 
 #define CODE(x) {CURLE_##x, #x}
@@ -143,7 +192,7 @@ static void opt_string(lua_State *L, http_t *h, const char *name, CURLoption opt
 }
 
 /* core.http{ ca_file=, insecure=, proxy=, user_agent=, username=, password=,
- *            max_response_bytes= } -> client. Options are checked by the Lua layer;
+ *            max_response_bytes=, share= } -> client. Options are checked by the Lua layer;
  * a wrong type here is a programming error and raises. */
 static int http_new(lua_State *L)
 {
@@ -176,6 +225,11 @@ static int http_new(lua_State *L)
     curl_easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, h);
     curl_easy_setopt(h->curl, CURLOPT_POST, 1L);
+
+    lua_getfield(L, 1, "share");
+    if (global_share != NULL && !(lua_isboolean(L, -1) && !lua_toboolean(L, -1)))
+        curl_easy_setopt(h->curl, CURLOPT_SHARE, global_share);
+    lua_pop(L, 1);
 
     lua_getfield(L, 1, "insecure");
     if (lua_toboolean(L, -1)) {
@@ -323,4 +377,6 @@ void lcm_http_open(lua_State *L)
     lua_setfield(L, -2, "http");
     lua_pushcfunction(L, http_curl_version);
     lua_setfield(L, -2, "curl_version");
+    lua_pushboolean(L, global_share != NULL);
+    lua_setfield(L, -2, "shared_cache");
 }

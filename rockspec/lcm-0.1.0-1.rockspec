@@ -40,7 +40,7 @@ build = {
          defines = { 'LCM_VERSION="0.1.0"', "_DEFAULT_SOURCE" },
          incdirs = { "csrc", "$(CURL_INCDIR)" },
          libdirs = { "$(CURL_LIBDIR)" },
-         libraries = { "curl", "z", "pthread" },
+         libraries = { "curl", "z", "dl", "pthread" },
       },
    },
 }

@@ -161,7 +161,7 @@ describe("bad input", function()
   -- lcm.new options: a bad value is an invalid error, never a raise.
   local OPTIONS = { "url", "source", "timeout_ms", "connect_timeout_ms", "max_attempts", "deadline_ms",
                     "retry_budget", "headers", "bearer_token", "username", "password", "ca_file", "insecure",
-                    "proxy", "user_agent", "max_response_bytes", "logger", "sleep", "outbox" }
+                    "proxy", "user_agent", "max_response_bytes", "logger", "sleep", "outbox", "share" }
   local NEVER_OK = { "NaN", "+inf", "-inf", "a string with NUL", "invalid UTF-8", "a function", "a 1 MiB string" }
   for _, opt in ipairs(OPTIONS) do
     for _, label in ipairs(NEVER_OK) do

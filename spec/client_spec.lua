@@ -259,11 +259,32 @@ describe("against lcm-sim", function()
     end)
   end)
 
-  describe("keep-alive", function()
-    it("reuses one connection for a client's requests", function()
+  describe("connections", function()
+    -- s:state() itself opens one connection per call (LuaSocket does not keep it).
+    it("a client keeps one connection alive for its requests", function()
+      local c = assert(lcm.new { url = s.url, share = false })
       local before = s:state().connections
-      for _ = 1, 5 do assert(client:get_outcomes("", "MANUAL")) end
-      -- the control requests of s:state() open connections of their own: one each
+      for _ = 1, 5 do assert(c:get_outcomes("", "MANUAL")) end
+      assert.equal(before + 2, s:state().connections)
+    end)
+
+    it("a new client reuses the process-wide cache's warm connection", function()
+      assert(client:get_outcomes("", "MANUAL")) -- warms the cache
+      local before = s:state().connections
+      local fresh = assert(lcm.new { url = s.url })
+      assert(fresh:get_outcomes("", "MANUAL"))
+      fresh:close()
+      local again = assert(lcm.new { url = s.url })
+      assert(again:get_outcomes("", "MANUAL"))
+      assert.equal(before + 1, s:state().connections)
+      assert.is_true(require("lcm.core").shared_cache)
+    end)
+
+    it("share = false opts a client out of the cache", function()
+      assert(client:get_outcomes("", "MANUAL"))
+      local before = s:state().connections
+      local alone = assert(lcm.new { url = s.url, share = false })
+      assert(alone:get_outcomes("", "MANUAL"))
       assert.equal(before + 2, s:state().connections)
     end)
   end)

@@ -134,7 +134,7 @@ M.OPTIONS = {
   max_attempts = positive, deadline_ms = positive, retry_budget = budget, headers = headers, bearer_token = header_text,
   username = header_text, password = header_text, ca_file = text, insecure = literal_true,
   proxy = header_text, user_agent = header_text, max_response_bytes = positive,
-  logger = func, sleep = func, outbox = directory,
+  logger = func, sleep = func, outbox = directory, share = literal_true,
 }
 
 function M.options(opts, defaults)

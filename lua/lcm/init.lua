@@ -78,6 +78,7 @@ function lcm.new(opts)
     http = core.http {
       ca_file = o.ca_file, insecure = o.insecure, proxy = o.proxy, user_agent = o.user_agent,
       username = o.username, password = o.password, max_response_bytes = o.max_response_bytes,
+      share = o.share,
     },
   }, Client)
   if o.insecure then self:_log("warn", "TLS certificate verification is disabled (insecure = true)") end
