@@ -7,6 +7,7 @@
 #   make asan            the suite with lcm.core built with AddressSanitizer and UBSan
 #   make valgrind        a representative part of the suite under valgrind memcheck
 #   make fuzz            libFuzzer on the answer path for FUZZ_SECONDS (default 60)
+#   make embed-san       the embedding host under ThreadSanitizer and AddressSanitizer
 # `make demo` and `make test` install missing Debian packages first (tools/deps.sh).
 
 VERSION     := $(shell cat VERSION)
@@ -42,9 +43,11 @@ pc = $(shell pkg-config $(1) $(2) 2>/dev/null)
 CORE_SRC := $(wildcard csrc/*.c)
 CORE_HDR := $(wildcard csrc/*.h)
 
-.PHONY: all deps demo test lint install uninstall clean rockspec check-version asan valgrind fuzz
+.PHONY: all deps demo test lint install uninstall clean rockspec check-version asan valgrind fuzz embed-san
 
-all: $(CORE) $(SIM)
+EMBED    := $(BUILD)/lcm-embed
+
+all: $(CORE) $(SIM) $(EMBED)
 
 # The module does not link liblua: the host (lua, FreeSWITCH, Asterisk) provides it.
 $(CORE): $(CORE_SRC) $(CORE_HDR) VERSION Makefile
@@ -64,11 +67,18 @@ $(SIM): sim/lcm_sim.c build/sim_handler.h VERSION Makefile
 	    $(call pc,--cflags,libmicrohttpd) -o $@ sim/lcm_sim.c \
 	    $(call pc,--libs,lua5.4) $(call pc,--libs,libmicrohttpd) -lm -pthread
 
+# The embedding test host (embed/host.c), linked with the Lua of LUA_VERSION like a
+# FreeSWITCH or Asterisk built against it.
+$(EMBED): embed/host.c Makefile
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CFLAGS) $(SANITIZE) -D_DEFAULT_SOURCE $(call pc,--cflags,$(LUA_PC)) -o $@ embed/host.c \
+	    $(call pc,--libs,$(LUA_PC)) -lm -pthread
+
 deps:
 	@sh tools/deps.sh
 
 BUSTED_ENV := LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/?.so;;" \
-              LCM_SIM="$(CURDIR)/$(SIM)" LUA="$(LUA)"
+              LCM_SIM="$(CURDIR)/$(SIM)" LCM_EMBED="$(CURDIR)/$(EMBED)" LUA="$(LUA)"
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -93,6 +103,24 @@ asan: deps
 	LUA="$(LUA)" LCM_PRELOAD="$(SAN_PRELOAD)" LD_PRELOAD="$(SAN_PRELOAD)" \
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    $(LUA) /usr/bin/busted
+
+# The embedding host under ThreadSanitizer, then AddressSanitizer+UBSan: both modes, the
+# module and the host built with the sanitizer, against lcm-sim. Any report fails the run.
+EMBED_RUN = LCM_SIM_ARGS="--fixtures embed/fixtures.json" LUA_PATH="lua/?.lua;lua/?/init.lua;;" \
+    LUA_CPATH="build/$(1)-$(LUA_VERSION)/?.so;;" sh tools/with-sim.sh sh -c \
+    'for m in freeswitch asterisk; do build/$(1)-$(LUA_VERSION)/lcm-embed --mode $$m --threads 4 \
+     --calls 25 --url "$$LCM_URL" >/dev/null || exit 1; done'
+
+embed-san: deps
+	@sh tools/deps.sh --checks
+	@$(MAKE) --no-print-directory $(SIM)
+	@$(MAKE) --no-print-directory BUILD=build/tsan-$(LUA_VERSION) CFLAGS="-O1 -g" \
+	    SANITIZE="-fsanitize=thread" build/tsan-$(LUA_VERSION)/lcm/core.so build/tsan-$(LUA_VERSION)/lcm-embed
+	TSAN_OPTIONS="halt_on_error=1 exitcode=66" $(call EMBED_RUN,tsan)
+	@$(MAKE) --no-print-directory BUILD=build/asan-$(LUA_VERSION) CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+	    SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=all" \
+	    build/asan-$(LUA_VERSION)/lcm/core.so build/asan-$(LUA_VERSION)/lcm-embed
+	ASAN_OPTIONS=detect_leaks=1 $(call EMBED_RUN,asan)
 
 # Memcheck is ~30x slower: the specs of the C paths (codec, transport, outbox), not all.
 VALGRIND_SPECS := spec/codec_spec.lua spec/check_spec.lua spec/client_spec.lua \
@@ -122,7 +150,7 @@ fuzz: deps
 lint: check-version
 	luacheck --no-color lua spec examples sim bench bin .luacheckrc .busted
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
-	    --std=c99 --inline-suppr -Icsrc csrc sim/lcm_sim.c fuzz/answer_fuzz.c
+	    --std=c99 --inline-suppr -Icsrc csrc sim/lcm_sim.c fuzz/answer_fuzz.c embed/host.c
 
 # The version is written once, in VERSION; the rockspec is generated from its template
 # and committed (luarocks needs a file), and this check keeps the two from drifting.

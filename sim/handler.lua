@@ -76,10 +76,10 @@ local function is_number(v) return math.type(v) ~= nil end
 local function check_callid(data)
   local callid = data.callid
   if callid == nil or callid == "" then return nil, ws_error("Callid is empty", "Invalid Call ID.") end
-  if not is_string(callid) or not state.calls[callid] then
+  if not is_string(callid) or not (state.calls[callid] or state.fixtures.any_callid) then
     return nil, ws_error("Invalid Call ID:" .. tostring(callid), "Invalid Call ID.")
   end
-  return state.calls[callid]
+  return state.calls[callid] or { accept = true }
 end
 
 local SET_FIELDS = {
@@ -97,7 +97,7 @@ function subtopics.GetOutcomeByOutcomegroup(data)
     return ws_error("Invalid Call ID:" .. tostring(data.callid), "Invalid Call ID.")
   end
   -- A manual call may ask before it has an id (the seed's own sample sends "").
-  if data.callid ~= nil and data.callid ~= "" and not state.calls[data.callid] then
+  if data.callid ~= nil and data.callid ~= "" and not state.calls[data.callid] and not state.fixtures.any_callid then
     return ws_error("Invalid Call ID:" .. data.callid, "Invalid Call ID.")
   end
   local groups = state.fixtures.outcome_groups

@@ -5,7 +5,9 @@ set -eu
 sim=${LCM_SIM:-build/lcm-sim}
 dir=$(mktemp -d)
 # The simulator never inherits a sanitizer runtime preloaded for the Lua side.
-env -u LD_PRELOAD "$sim" --quiet --port 0 --port-file "$dir/port" &
+# LCM_SIM_ARGS: more arguments for the simulator, e.g. --fixtures FILE.
+# shellcheck disable=SC2086
+env -u LD_PRELOAD "$sim" --quiet --port 0 --port-file "$dir/port" ${LCM_SIM_ARGS:-} &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT INT TERM
 i=0

@@ -1,0 +1,81 @@
+-- lcm inside an embedding host (build/<lua>/lcm-embed, embed/host.c), the way FreeSWITCH
+-- (a fresh Lua state per call, in the call's thread) and Asterisk (one long-lived state per
+-- channel thread) run it, against a real lcm-sim with faults armed. Every call must be
+-- accounted for: its outcome recorded exactly once, or a classified error.
+local sim = require "helpers.sim"
+
+local EMBED = os.getenv("LCM_EMBED") or "build/5.4/lcm-embed"
+local THREADS, CALLS = 4, 25
+
+local function run_host(s, mode, extra)
+  local out, ok = sim.run(string.format("%s --mode %s --threads %d --calls %d --url '%s' %s",
+                                        EMBED, mode, THREADS, CALLS, s.url, extra or ""))
+  local results = {}
+  for callid, result in out:gmatch("(t%d+c%d+) (%S+)") do
+    assert.is_nil(results[callid], "a call reported twice: " .. callid)
+    results[callid] = result
+  end
+  return results, ok, out
+end
+
+-- Calls t2c3 and t3c7 are closed in LCM: their Set is answered success = false.
+local FIXTURES = { any_callid = true, calls = { { callid = "t2c3", accept = false }, { callid = "t3c7", accept = false } } }
+
+for _, mode in ipairs { "freeswitch", "asterisk" } do
+  describe("the " .. mode .. " embedding", function()
+    local s
+    setup(function() s = sim.start { fixtures = FIXTURES } end)
+    teardown(function() s:stop() end)
+    before_each(function() s:reset() end)
+
+    it("accounts for every call, with faults armed, each outcome recorded once", function()
+      s:fault { status = 503, count = 6 }
+      s:fault { drop = true, count = 3, subtopic = "SetBusinessOutcomeWithCallOutcome" }
+      s:fault { drop = true, after = true, count = 3, subtopic = "SetBusinessOutcomeWithCallOutcome" }
+      local results, ok, out = run_host(s, mode)
+      assert.is_true(ok, out)
+      local n, oks, recorded = 0, 0, {}
+      for _, rec in ipairs(s:outcomes()) do
+        assert.is_nil(recorded[rec.callid], "recorded twice: " .. rec.callid)
+        recorded[rec.callid] = true
+      end
+      for t = 1, THREADS do
+        for c = 1, CALLS do
+          local callid = "t" .. t .. "c" .. c
+          local result = results[callid]
+          assert.is_not_nil(result, "no result for " .. callid)
+          n = n + 1
+          if result == "OK" then
+            oks = oks + 1
+            assert.is_true(recorded[callid] == true, "OK but not recorded: " .. callid)
+          else
+            assert.is_nil(recorded[callid], result .. " but recorded: " .. callid)
+            assert.truthy(({ rejected = 1, transport = 1, timeout = 1, http = 1 })[result], result)
+          end
+        end
+      end
+      assert.equal(THREADS * CALLS, n)
+      assert.equal("rejected", results.t2c3)
+      assert.equal("rejected", results.t3c7)
+      assert.equal(oks, #s:outcomes())
+      assert.is_true(oks >= THREADS * CALLS - 4)
+    end)
+
+    it("opens about one connection per thread with the shared cache, one per call without", function()
+      local before = s:state().connections
+      local _, ok, out = run_host(s, mode)
+      assert.is_true(ok, out)
+      local shared = s:state().connections - before - 1
+      before = s:state().connections
+      _, ok, out = run_host(s, mode, "--no-share")
+      assert.is_true(ok, out)
+      local alone = s:state().connections - before - 1
+      assert.is_true(shared <= 2 * THREADS, "with the cache: " .. shared .. " connections")
+      if mode == "freeswitch" then
+        assert.is_true(alone >= THREADS * CALLS, "without the cache: " .. alone .. " connections")
+      else
+        assert.is_true(alone >= THREADS and alone <= 2 * THREADS, "without the cache: " .. alone)
+      end
+    end)
+  end)
+end
