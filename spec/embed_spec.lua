@@ -19,7 +19,8 @@ local function run_host(s, mode, extra)
 end
 
 -- Calls t2c3 and t3c7 are closed in LCM: their Set is answered success = false.
-local FIXTURES = { any_callid = true, calls = { { callid = "t2c3", accept = false }, { callid = "t3c7", accept = false } } }
+local FIXTURES = { any_callid = true,
+                   calls = { { callid = "t2c3", accept = false }, { callid = "t3c7", accept = false } } }
 
 for _, mode in ipairs { "freeswitch", "asterisk" } do
   describe("the " .. mode .. " embedding", function()
