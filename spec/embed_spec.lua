@@ -1,7 +1,7 @@
 -- lcm inside an embedding host (build/<lua>/lcm-embed, embed/host.c), the way FreeSWITCH
 -- (a fresh Lua state per call, in the call's thread) and Asterisk (one long-lived state per
 -- channel thread) run it, against a real lcm-sim with faults armed. Every call must be
--- accounted for: its outcome recorded exactly once, or a classified error.
+-- accounted for: OK and recorded exactly once, or a classified error (never recorded twice).
 local sim = require "helpers.sim"
 
 local EMBED = os.getenv("LCM_EMBED") or "build/5.4/lcm-embed"
@@ -49,17 +49,24 @@ for _, mode in ipairs { "freeswitch", "asterisk" } do
           if result == "OK" then
             oks = oks + 1
             assert.is_true(recorded[callid] == true, "OK but not recorded: " .. callid)
+          elseif result == "rejected" then
+            assert.is_nil(recorded[callid], "rejected but recorded: " .. callid)
           else
-            assert.is_nil(recorded[callid], result .. " but recorded: " .. callid)
-            assert.truthy(({ rejected = 1, transport = 1, timeout = 1, http = 1 })[result], result)
+            -- A retryable failure of a Set: LCM may have done the work before the answer
+            -- was lost (that is what the outbox and the Idempotency-Key are for).
+            assert.truthy(({ transport = 1, timeout = 1, http = 1 })[result], result)
           end
         end
       end
       assert.equal(THREADS * CALLS, n)
       assert.equal("rejected", results.t2c3)
       assert.equal("rejected", results.t3c7)
-      assert.equal(oks, #s:outcomes())
-      assert.is_true(oks >= THREADS * CALLS - 4)
+      for callid in pairs(recorded) do
+        assert.truthy(({ OK = 1, transport = 1, timeout = 1, http = 1 })[results[callid]],
+                      "recorded, but the call says " .. tostring(results[callid]))
+      end
+      -- At worst 12 faults fail 6 calls (2 attempts each), and 2 calls are closed in LCM.
+      assert.is_true(oks >= THREADS * CALLS - 8, oks .. " OK")
     end)
 
     it("opens about one connection per thread with the shared cache, one per call without", function()
