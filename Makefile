@@ -8,6 +8,7 @@
 #   make valgrind        a representative part of the suite under valgrind memcheck
 #   make fuzz            libFuzzer on the answer path for FUZZ_SECONDS (default 60)
 #   make embed-san       the embedding host under ThreadSanitizer and AddressSanitizer
+#   make bench           the benchmark table (README, "Performance")
 # `make demo` and `make test` install missing Debian packages first (tools/deps.sh).
 
 VERSION     := $(shell cat VERSION)
@@ -43,24 +44,32 @@ pc = $(shell pkg-config $(1) $(2) 2>/dev/null)
 CORE_SRC := $(wildcard csrc/*.c)
 CORE_HDR := $(wildcard csrc/*.h)
 
-.PHONY: all deps demo test lint install uninstall clean rockspec check-version asan valgrind fuzz embed-san
+.PHONY: all deps demo test lint install uninstall clean rockspec check-version asan valgrind fuzz embed-san bench
 
 EMBED    := $(BUILD)/lcm-embed
 
 all: $(CORE) $(SIM) $(EMBED)
 
-# The module does not link liblua: the host (lua, FreeSWITCH, Asterisk) provides it.
-$(CORE): $(CORE_SRC) $(CORE_HDR) VERSION Makefile
+# The Lua layer but its entry file (lua/lcm/init.lua), compiled to bytecode by the Lua of
+# LUA_VERSION and carried in lcm.core: a fresh Lua state (FreeSWITCH: one per call) then
+# loads it from package.preload instead of searching for and parsing ~20 KB of source.
+LUA_MODULES := $(filter-out lua/lcm/init.lua,$(wildcard lua/lcm/*.lua))
+$(BUILD)/lua_modules.h: $(LUA_MODULES) tools/embed_lua.lua
 	@mkdir -p $(@D)
-	$(CC) $(WARN) $(CFLAGS) $(SANITIZE) $(DEFS) -fPIC -fvisibility=hidden \
+	$(LUA) tools/embed_lua.lua --dump $@ $(foreach f,$(LUA_MODULES),lcm.$(basename $(notdir $(f)))=$(f))
+
+# The module does not link liblua: the host (lua, FreeSWITCH, Asterisk) provides it.
+$(CORE): $(CORE_SRC) $(CORE_HDR) $(BUILD)/lua_modules.h VERSION Makefile
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CFLAGS) $(SANITIZE) $(DEFS) -DLCM_EMBED_LUA -I$(BUILD) -fPIC -fvisibility=hidden \
 	    $(call pc,--cflags,$(LUA_PC)) $(call pc,--cflags,libcurl) \
 	    -shared -o $@ $(CORE_SRC) $(call pc,--libs,libcurl) -lz -ldl -pthread
 
 # The simulator embeds Lua 5.4 (whatever LUA_VERSION the module is built for) and its
 # request handler, sim/handler.lua, compiled in so the binary runs from anywhere.
-build/sim_handler.h: sim/handler.lua sim/embed.lua
+build/sim_handler.h: sim/handler.lua tools/embed_lua.lua
 	@mkdir -p $(@D)
-	lua5.4 sim/embed.lua sim/handler.lua > $@
+	lua5.4 tools/embed_lua.lua $@ sim.handler=sim/handler.lua
 
 $(SIM): sim/lcm_sim.c build/sim_handler.h VERSION Makefile
 	$(CC) $(WARN) $(CFLAGS) $(SANITIZE) $(DEFS) -Ibuild $(call pc,--cflags,lua5.4) \
@@ -147,10 +156,25 @@ fuzz: deps
 	@mkdir -p build/fuzz-corpus
 	$(FUZZ) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz-corpus fuzz/corpus
 
+# The benchmark (bench/bench.lua): nginx as the fixed-response server, the raw libcurl
+# floor and the lcm rows measured in one run. Not a test: it prints a table.
+BENCH_HOST := build/bench_host
+$(BENCH_HOST): bench/bench_host.c Makefile
+	@mkdir -p $(@D)
+	$(CC) $(WARN) -O2 -g -D_DEFAULT_SOURCE $(call pc,--cflags,lua5.4) $(call pc,--cflags,libcurl) -o $@ \
+	    bench/bench_host.c $(call pc,--libs,lua5.4) $(call pc,--libs,libcurl) -lm
+
+bench: deps
+	@sh tools/deps.sh --bench
+	@$(MAKE) --no-print-directory LUA_VERSION=5.4 all $(BENCH_HOST)
+	@LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH="$(CURDIR)/build/5.4/?.so;;" \
+	    BENCH_HOST="$(CURDIR)/$(BENCH_HOST)" lua5.4 bench/bench.lua
+
 lint: check-version
 	luacheck --no-color lua spec examples sim bench bin .luacheckrc .busted
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
-	    --std=c99 --inline-suppr -Icsrc csrc sim/lcm_sim.c fuzz/answer_fuzz.c embed/host.c
+	    --std=c99 --inline-suppr -Icsrc csrc sim/lcm_sim.c fuzz/answer_fuzz.c embed/host.c \
+	    bench/bench_host.c
 
 # The version is written once, in VERSION; the rockspec is generated from its template
 # and committed (luarocks needs a file), and this check keeps the two from drifting.

@@ -372,6 +372,10 @@ void lcm_codec_open(lua_State *L)
     lua_pushliteral(L, "cjson.safe");
     lua_call(L, 1, 1);
     lua_getfield(L, -1, "new");
+    /* lua-cjson, like this module, would otherwise be mapped and unmapped again for every
+     * short-lived Lua state (FreeSWITCH: one per call). */
+    if (lua_tocfunction(L, -1) != NULL)
+        lcm_pin((const void *)(size_t)lua_tocfunction(L, -1));
     lua_call(L, 0, 1);
     lua_remove(L, -2);
     call_setting(L, "decode_max_depth", ANSWER_MAX_DEPTH);

@@ -2,9 +2,7 @@
  * libcurl's callbacks only write into this file's C buffers; they never touch the Lua
  * state, so no Lua error can unwind through libcurl's frames. Everything that can fail
  * is remembered and reported after curl_easy_perform has returned. */
-#define _GNU_SOURCE /* dladdr, RTLD_NODELETE */
 #include <ctype.h>
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,16 +50,6 @@ static void share_unlock(CURL *h, curl_lock_data data, void *ud)
     pthread_mutex_unlock(&share_locks[data]);
 }
 
-/* The share handle keeps pointers to this module's lock functions, so the module must
- * stay mapped even when the Lua state that loaded it closes and dlcloses it (a later
- * state then finds it, and its warm cache, still there). */
-static void pin_module(void)
-{
-    Dl_info info;
-    if (dladdr((void *)(size_t)pin_module, &info) != 0 && info.dli_fname != NULL)
-        dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
-}
-
 /* curl_global_init is not thread-safe before 7.84, and hosts may load the module in several
  * threads at once. It is reference counted, so a host's own call before ours is fine. */
 static void global_init(void)
@@ -70,7 +58,10 @@ static void global_init(void)
     global_status = curl_global_init(CURL_GLOBAL_DEFAULT);
     if (global_status != CURLE_OK)
         return;
-    pin_module();
+    /* The share handle keeps pointers to this module's lock functions: the module must
+     * stay mapped when the Lua state that loaded it closes and dlcloses it (a later state
+     * then finds it, and the warm cache, still there). */
+    lcm_pin((const void *)(size_t)share_lock);
     for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&share_locks[i], NULL);
     global_share = curl_share_init();

@@ -27,6 +27,10 @@ int lcm_error_return(lua_State *L);
 /* 1 when s[0..len) is well-formed UTF-8 (no overlongs, surrogates or code points above U+10FFFF). */
 int lcm_utf8_valid(const char *s, size_t len);
 
+/* Keeps the shared object that holds addr mapped for the life of the process, even when
+ * a Lua state's close dlcloses it. */
+void lcm_pin(const void *addr);
+
 /* Pushes t[name], falling back to a case-insensitive match on string keys:
  * the vendor's answers spell the same key several ways (OutComeID, OutcomeId...). */
 int lcm_getfield_ci(lua_State *L, int t, const char *name);

@@ -1,7 +1,8 @@
 /* What plain Lua lacks and the Lua layer needs: sleeping, a monotonic clock for
  * deadlines, and randomness that is not math.random (hosts seed that, or don't, and
  * every process of a dialer would pick the same "random" backoff and keys). */
-#define _GNU_SOURCE
+#define _GNU_SOURCE /* dladdr, RTLD_NODELETE */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -74,6 +75,13 @@ static int sys_uuid(lua_State *L)
              b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
     lua_pushstring(L, s);
     return 1;
+}
+
+void lcm_pin(const void *addr)
+{
+    Dl_info info;
+    if (dladdr(addr, &info) != 0 && info.dli_fname != NULL)
+        dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
 }
 
 void lcm_sys_open(lua_State *L)

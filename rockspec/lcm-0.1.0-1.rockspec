@@ -32,6 +32,7 @@ build = {
    modules = {
       ["lcm"] = "lua/lcm/init.lua",
       ["lcm.check"] = "lua/lcm/check.lua",
+      ["lcm.client"] = "lua/lcm/client.lua",
       ["lcm.outbox"] = "lua/lcm/outbox.lua",
       ["lcm.outcomes"] = "lua/lcm/outcomes.lua",
       ["lcm.retry"] = "lua/lcm/retry.lua",

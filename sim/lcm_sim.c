@@ -19,7 +19,7 @@
 #include <lualib.h>
 #include <microhttpd.h>
 
-#include "sim_handler.h" /* sim_handler_lua[], generated from sim/handler.lua */
+#include "sim_handler.h" /* lua_chunks[0]: sim/handler.lua, by tools/embed_lua.lua */
 
 #define MAX_BODY (8 * 1024 * 1024)
 
@@ -382,7 +382,8 @@ int main(int argc, char **argv)
     if (sim.L == NULL)
         return 1;
     luaL_openlibs(sim.L);
-    if (luaL_loadbuffer(sim.L, (const char *)sim_handler_lua, sizeof sim_handler_lua, "=sim/handler.lua") != LUA_OK) {
+    if (luaL_loadbuffer(sim.L, (const char *)lua_chunks[0].code, lua_chunks[0].len, lua_chunks[0].chunkname) !=
+        LUA_OK) {
         fprintf(stderr, "lcm-sim: %s\n", lua_tostring(sim.L, -1));
         return 1;
     }

@@ -25,6 +25,26 @@ describe("lcm module", function()
     assert.truthy(rockspec:find('version = "' .. version .. '-1"', 1, true))
   end)
 
+  it("carries the Lua layer compiled from the sources in lua/lcm/, not a stale copy", function()
+    local function adler32(text) -- as tools/embed_lua.lua computes it
+      local a, b = 1, 0
+      for i = 1, #text do
+        a = (a + text:byte(i)) % 65521
+        b = (b + a) % 65521
+      end
+      return b * 65536 + a
+    end
+    local embedded = assert(core.embedded, "lcm.core built without the embedded Lua layer")()
+    local n = 0
+    for name, sum in pairs(embedded) do
+      local path = "lua/lcm/" .. name:match("^lcm%.(.+)$") .. ".lua"
+      assert.equal(adler32(read(path)), sum, name .. " is stale: run make")
+      assert.equal("function", type(package.preload[name]), name .. " is not preloaded")
+      n = n + 1
+    end
+    assert.equal(5, n) -- check, client, outbox, outcomes, retry; init.lua is read from the path
+  end)
+
   it("exports only luaopen_lcm_core from the shared object", function()
     local so = package.searchpath and package.searchpath("lcm.core", package.cpath)
     so = so or (os.getenv("LUA_CPATH") or ""):match("^([^;]+)"):gsub("%?", "lcm/core")

@@ -8,6 +8,8 @@ lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev lua5.4 liblua5.
 luajit libluajit-5.1-dev lua-cjson lua-busted lua-check lua-socket luarocks cppcheck"
 # --checks: also the tools of make asan, make valgrind and make fuzz.
 [ "${1:-}" = "--checks" ] && pkgs="$pkgs clang libclang-rt-14-dev valgrind"
+# --bench: also the fixed-response server and the peers of make bench.
+[ "${1:-}" = "--bench" ] && pkgs="$pkgs nginx-light lua-sec curl"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

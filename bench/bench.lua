@@ -1,0 +1,184 @@
+-- make bench: one table, measured in one run against one local fixed-response server
+-- (nginx serving a canned BusinessOutCome answer over http and https), so that what is
+-- measured is the client. Times are microseconds per call, the median of 3 runs; ratios
+-- are to the raw libcurl floor of the same protocol, measured in the same run.
+local lcm = require "lcm"
+local core = require "lcm.core"
+local cjson = require "cjson"
+local socket = require "socket"
+
+local HOST = assert(os.getenv("BENCH_HOST"), "run with make bench")
+local N = tonumber(os.getenv("BENCH_N") or "20000")
+local ANSWER = cjson.encode { channel = "LCM", topic = "WebService", subtopic = "BusinessOutCome", message = {
+  response = {
+    { CampaignID = "0", OutComeID = "107", LeadScore = "0", ParentID = "5", Description = "success" },
+    { CampaignID = "0", OutComeID = "108", LeadScore = "0", ParentID = "6", Description = "Fail" },
+  } } }
+local REQUEST = [[{"channel":"LCM","topic":"WebService","subtopic":"GetOutcomeByOutcomegroup",]] ..
+                [["source":"bench","data":{"callid":"","type":"MANUAL"}}]]
+
+local function sh(cmd)
+  local p = assert(io.popen(cmd))
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
+local function free_port()
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return port
+end
+
+-- nginx in a scratch directory, on two free loopback ports.
+local function start_nginx()
+  local dir = sh("mktemp -d"):gsub("%s+$", "")
+  os.execute("mkdir -p " .. dir .. "/tmp")
+  assert(os.execute(string.format("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost " ..
+    "-addext subjectAltName=IP:127.0.0.1 -keyout %s/key.pem -out %s/cert.pem 2>/dev/null", dir, dir)))
+  local http_port, https_port = free_port(), free_port()
+  local f = assert(io.open(dir .. "/nginx.conf", "w"))
+  f:write(string.format([[
+worker_processes 1;
+error_log %s/error.log;
+pid %s/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path %s/tmp; proxy_temp_path %s/tmp; fastcgi_temp_path %s/tmp;
+  uwsgi_temp_path %s/tmp; scgi_temp_path %s/tmp;
+  keepalive_requests 10000000;
+  keepalive_timeout 120s;
+  server {
+    listen 127.0.0.1:%d;
+    listen 127.0.0.1:%d ssl;
+    ssl_certificate %s/cert.pem;
+    ssl_certificate_key %s/key.pem;
+    location / { default_type application/json; return 200 '%s'; }
+  }
+}
+]], dir, dir, dir, dir, dir, dir, dir, http_port, https_port, dir, dir, ANSWER))
+  f:close()
+  local pid = sh(string.format("nginx -p %s -c %s/nginx.conf -g 'daemon off;' >/dev/null 2>&1 & echo $!",
+                               dir, dir)):gsub("%s+$", "")
+  for _ = 1, 200 do
+    local c = socket.tcp()
+    if c:connect("127.0.0.1", https_port) then
+      c:close()
+      break
+    end
+    socket.sleep(0.02)
+  end
+  return { dir = dir, pid = pid, cert = dir .. "/cert.pem",
+           http = "http://127.0.0.1:" .. http_port .. "/api", https = "https://127.0.0.1:" .. https_port .. "/api" }
+end
+
+local function median3(fn)
+  local t = { fn(), fn(), fn() }
+  table.sort(t)
+  return t[2]
+end
+
+-- Microseconds per call of fn over n calls, after a warm-up.
+local function per_call(n, fn)
+  for _ = 1, 50 do fn() end
+  local start = core.monotonic_ms()
+  for _ = 1, n do fn() end
+  return (core.monotonic_ms() - start) * 1000 / n
+end
+
+local function host(args)
+  return tonumber(sh(HOST .. " " .. args)) or error("bench_host failed: " .. args)
+end
+
+local function rss_kib()
+  local f = io.open("/proc/self/statm")
+  local pages = f:read("*n") and f:read("*n")
+  f:close()
+  return pages * 4
+end
+
+local ngx = start_nginx()
+local ok, err = pcall(function()
+  local rows = {}
+  local function row(name, proto, us, target) rows[#rows + 1] = { name, proto, us, target } end
+
+  local floor = {
+    http = median3(function() return host("floor " .. ngx.http .. " " .. N) end),
+    https = median3(function() return host("floor " .. ngx.https .. " " .. N .. " " .. ngx.cert) end),
+  }
+  row("1. raw libcurl loop, one reused handle (floor)", "http", floor.http)
+  row("1. raw libcurl loop, one reused handle (floor)", "https", floor.https)
+
+  for _, proto in ipairs { "http", "https" } do
+    local c = assert(lcm.new { url = ngx[proto], ca_file = proto == "https" and ngx.cert or nil })
+    row("2. client:get_outcomes, sequential", proto,
+        median3(function() return per_call(N, function() assert(c:get_outcomes("", "MANUAL")) end) end), 1.10)
+    c:close()
+  end
+
+  local fresh_n = math.max(1000, N // 10)
+  row("3. fresh Lua state per call, shared cache", "https", median3(function()
+    return host(string.format("fresh %s %d %s share", ngx.https, fresh_n, ngx.cert))
+  end), 1.5)
+  row("3. fresh Lua state per call, no cache", "https", median3(function()
+    return host(string.format("fresh %s %d %s noshare", ngx.https, fresh_n // 4, ngx.cert))
+  end))
+
+  local curl_cmd = string.format("curl -s -X POST -H 'Content-Type: application/json' --data-binary '%s' ", REQUEST)
+  for _, proto in ipairs { "http", "https" } do
+    local cmd = curl_cmd .. (proto == "https" and ("--cacert " .. ngx.cert .. " ") or "") .. ngx[proto]
+    row("4. io.popen(\"curl ...\") + cjson.decode", proto, median3(function()
+      return per_call(200, function()
+        local p = io.popen(cmd)
+        assert(cjson.decode(p:read("*a")).message)
+        p:close()
+      end)
+    end))
+  end
+  local ltn12 = require "ltn12"
+  local function luasocket(request_fn, url, params)
+    return function()
+      local out = {}
+      local req = { url = url, method = "POST", source = ltn12.source.string(REQUEST), sink = ltn12.sink.table(out),
+                    headers = { ["content-type"] = "application/json", ["content-length"] = #REQUEST } }
+      for k, v in pairs(params or {}) do req[k] = v end
+      request_fn(req)
+      assert(cjson.decode(table.concat(out)).message)
+    end
+  end
+  row("4. LuaSocket socket.http + cjson.decode", "http",
+      median3(function() return per_call(2000, luasocket(require("socket.http").request, ngx.http)) end))
+  row("4. LuaSec ssl.https + cjson.decode", "https", median3(function()
+    return per_call(500, luasocket(require("ssl.https").request, ngx.https, { cafile = ngx.cert, verify = "peer" }))
+  end))
+
+  local load_us = median3(function() return host("load " .. ngx.http .. " 2000") end)
+
+  local c = assert(lcm.new { url = ngx.http })
+  for _ = 1, 2000 do c:get_outcomes("", "MANUAL") end
+  collectgarbage()
+  local before = rss_kib()
+  for _ = 1, 200000 do c:get_outcomes("", "MANUAL") end
+  collectgarbage()
+  local growth = rss_kib() - before
+
+  print(string.format("lcm %s, %s, Lua %s, %d calls per timed row (median of 3)", lcm._VERSION,
+                      core.curl_version():match("^%S+"), _VERSION:match("%d.%d"), N))
+  print()
+  print("| row | proto | us/call | x floor | target |")
+  print("|---|---|---:|---:|---|")
+  for _, r in ipairs(rows) do
+    local ratio = r[3] / floor[r[2]]
+    local target = r[4] and string.format("<= %.2fx %s", r[4], ratio <= r[4] and "met" or "MISSED") or ""
+    print(string.format("| %s | %s | %.1f | %.2f | %s |", r[1], r[2], r[3], ratio, target))
+  end
+  print(string.format("| 5. require \"lcm\" + lcm.new in a fresh state | | %.1f | | <= 50 us %s |", load_us,
+                      load_us <= 50 and "met" or "MISSED"))
+  print(string.format("| 6. RSS growth over 200k calls | http | %d KiB | | <= 512 KiB %s |", growth,
+                      growth <= 512 and "met" or "MISSED"))
+end)
+os.execute("kill " .. ngx.pid .. " 2>/dev/null")
+os.execute("rm -rf " .. ngx.dir)
+if not ok then error(err, 0) end

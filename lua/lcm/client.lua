@@ -1,0 +1,230 @@
+-- The client: what happens to a request between lcm.new and the C core. For each call,
+-- the arguments are checked and converted (lcm.check), then Client:_send asks the C core
+-- to encode the envelope (core.encode), sends it with libcurl (http:perform), turns the
+-- answer into its message or one error object (core.answer), and retries what is safe to
+-- retry (lcm.retry). Set calls that still fail are queued in the outbox (lcm.outbox).
+local core = require "lcm.core"
+local check = require "lcm.check"
+local outbox = require "lcm.outbox"
+local outcomes = require "lcm.outcomes"
+local retry = require "lcm.retry"
+
+local M = {}
+
+-- Answers whose subtopic differs from the request's (from the vendor's pages). A Set...
+-- request is answered by Set...Result; other subtopics' answers are not checked.
+local ANSWER_SUBTOPIC = {
+  GetOutcomeByOutcomegroup = "BusinessOutCome",
+  GetBusinessOutcome = "BusinessOutcome",
+  GetBOGroupParent = "BOGroupParent",
+  GetBusinessOutcomeParent = "BusinessOutcomeParent",
+  GetCallOutCome = "CallOutcome",
+}
+
+local function answer_subtopic(subtopic)
+  return ANSWER_SUBTOPIC[subtopic] or (subtopic:match("^Set") and subtopic .. "Result") or nil
+end
+
+local Client = {}
+Client.__index = Client
+M.Client = Client
+
+-- A host's logger or sleep must not turn our nil, err into a raised error.
+local function safe_call(fn, ...)
+  if fn then pcall(fn, ...) end
+end
+
+
+function Client:_log(level, message)
+  safe_call(self.logger, level, message)
+end
+
+local function finish(err, subtopic, attempts)
+  err.subtopic = subtopic
+  err.attempts = attempts
+  return nil, err
+end
+
+-- Sends one message and returns the answer's `message` table (and the attempts it took),
+-- or nil, err; retries what is retryable.
+-- `key` (Set... calls) is the Idempotency-Key: the same on every attempt, so a server
+-- that did the work but whose answer was lost does not do it twice.
+function Client:_send(subtopic, data, key)
+  if self.closed then
+    return finish(core.error { kind = "invalid", field = "client", message = "the client is closed" }, subtopic, 0)
+  end
+  local body, err = core.encode(subtopic, self.source, data)
+  if not body then return finish(err, subtopic, 0) end
+  local url = self.url:gsub("{subtopic}", subtopic)
+  local headers = self.headers
+  if key then
+    headers = { "Idempotency-Key: " .. key }
+    for i, h in ipairs(self.headers) do headers[i + 1] = h end
+  end
+  local expect = answer_subtopic(subtopic)
+  local deadline = self.deadline_ms and core.monotonic_ms() + self.deadline_ms
+  local attempt, spent = 0, nil
+  while true do
+    attempt = attempt + 1
+    local timeout = self.timeout_ms
+    if deadline then timeout = math.max(1, math.min(timeout, math.floor(deadline - core.monotonic_ms()))) end
+    local status, answer, retry_after = self.http:perform(url, body, headers, timeout,
+                                                          math.min(self.connect_timeout_ms, timeout))
+    local message
+    if status then
+      message, err = core.answer(answer, status, expect)
+      if message then
+        if self.budget then self.budget:refund(spent) end
+        self:_log("debug", string.format("%s: HTTP %d on attempt %d", subtopic, status, attempt))
+        return message, nil, attempt
+      end
+      err.retry_after = retry_after
+    else
+      err = answer
+    end
+    if not err.retryable or attempt >= self.max_attempts then break end
+    local wait = retry.delay_ms(attempt, retry_after)
+    if deadline and core.monotonic_ms() + wait >= deadline then
+      err.deadline_exceeded = true -- no room for another attempt
+      break
+    end
+    spent = self.budget and self.budget:take(err)
+    if self.budget and not spent then
+      err.budget_exhausted = true
+      break
+    end
+    self:_log("warn", string.format("%s: attempt %d failed (%s), retrying in %d ms",
+                                    subtopic, attempt, err.code or err.status or err.kind, wait))
+    safe_call(self.sleep, wait)
+  end
+  err.subtopic, err.attempts = subtopic, attempt
+  self:_log("error", tostring(err))
+  return nil, err
+end
+
+-- Any LCM WebService subtopic: returns the answer's decoded `message`.
+function Client:call(subtopic, data)
+  local s, err = check.text("subtopic", subtopic)
+  if not s then return finish(err, tostring(subtopic), 0) end
+  if data == nil then data = {} end
+  local key = s:match("^Set") and core.uuid() or nil
+  local message
+  message, err = self:_send(s, data, key)
+  return message, err
+end
+
+-- The business outcomes an agent may pick for a call (GetOutcomeByOutcomegroup).
+function Client:get_outcomes(callid, call_type)
+  local SUBTOPIC = "GetOutcomeByOutcomegroup"
+  local id, err = check.text("callid", callid, { empty_ok = true, integer_ok = true })
+  if not id then return finish(err, SUBTOPIC, 0) end
+  local t
+  t, err = check.text("type", call_type)
+  if not t then return finish(err, SUBTOPIC, 0) end
+  local message, attempts
+  message, err, attempts = self:_send(SUBTOPIC, { callid = id, type = t })
+  if not message then return nil, err end
+  local list
+  list, err = outcomes.from_message(message)
+  if not list then return finish(err, SUBTOPIC, attempts) end
+  return list
+end
+
+-- snake_case argument -> wire name and check. Wire names given by mistake are caught
+-- with a hint (see SUGGEST).
+local SET_FIELDS = {
+  { "callid", "callid", function(f, v) return check.text(f, v, { integer_ok = true }) end },
+  { "account_number", "AccountNumber", function(f, v) return check.text(f, v) end },
+  { "business_outcome", "BusinessOutcome", function(f, v)
+      if type(v) == "table" and v.id ~= nil then v = v.id end -- a record from get_outcomes
+      return check.id(f, v)
+    end },
+  { "call_outcome", "CallOutcome", check.id },
+  { "lead_score", "LeadScore", check.number, 0 },
+  { "user_id", "UserID", function(f, v) return check.text(f, v, { integer_ok = true }) end },
+  { "agent_comments", "AgentComments", function(f, v) return check.text(f, v, { empty_ok = true }) end, "" },
+  { "target_amount", "TargetAmount", check.number, 0 },
+}
+local KNOWN, SUGGEST = {}, {}
+for _, f in ipairs(SET_FIELDS) do
+  KNOWN[f[1]] = true
+  SUGGEST[f[2]:lower()] = f[1]
+end
+
+-- Sets the business and the telephony outcome of a call (SetBusinessOutcomeWithCallOutcome).
+function Client:set_outcome(args)
+  local SUBTOPIC = "SetBusinessOutcomeWithCallOutcome"
+  if type(args) ~= "table" then
+    return finish(select(2, check.invalid("outcome", "must be a table of fields")), SUBTOPIC, 0)
+  end
+  for k in pairs(args) do
+    if not KNOWN[k] then
+      local hint = type(k) == "string" and SUGGEST[k:lower()]
+      local msg = "is not a field of set_outcome" .. (hint and " (did you mean '" .. hint .. "'?)" or "")
+      return finish(select(2, check.invalid(tostring(k), msg)), SUBTOPIC, 0)
+    end
+  end
+  local data = {}
+  for _, f in ipairs(SET_FIELDS) do
+    local name, wire, checker, default = f[1], f[2], f[3], f[4]
+    local v = args[name]
+    if v == nil then v = default end
+    if v == nil then return finish(select(2, check.invalid(name, "is required")), SUBTOPIC, 0) end
+    local value, err = checker(name, v)
+    if value == nil then return finish(err, SUBTOPIC, 0) end
+    data[wire] = value
+  end
+  local key = core.uuid()
+  local message, err, attempts = self:_send(SUBTOPIC, data, key)
+  if not message then
+    if err.retryable and self.outbox then outbox.queue(self.outbox, SUBTOPIC, data, key, err) end
+    return nil, err
+  end
+  local ok
+  ok, err = outcomes.set_result(message, data.callid)
+  if not ok then return finish(err, SUBTOPIC, attempts) end
+  return true
+end
+
+-- Replays the outcomes queued in the outbox (see lcm/outbox.lua).
+function Client:flush_outbox()
+  if not self.outbox then
+    return nil, core.error { kind = "invalid", field = "outbox", message = "outbox: no outbox was configured" }
+  end
+  return outbox.flush(self, self.outbox)
+end
+
+-- close and garbage collection share one function in C; calling it twice is fine.
+function Client:close()
+  self.closed = true
+  self.http:close()
+end
+
+-- A client from options already checked by lcm.check.options.
+function M.new(o)
+  local fixed = { "Content-Type: application/json", "Accept: application/json", "Expect:" }
+  if o.bearer_token then fixed[#fixed + 1] = "Authorization: Bearer " .. o.bearer_token end
+  for _, h in ipairs(o.headers or {}) do fixed[#fixed + 1] = h end
+  local self = setmetatable({
+    url = o.url,
+    source = o.source,
+    timeout_ms = o.timeout_ms,
+    connect_timeout_ms = o.connect_timeout_ms,
+    max_attempts = o.max_attempts,
+    deadline_ms = o.deadline_ms,
+    outbox = o.outbox,
+    budget = o.retry_budget and retry.budget(o.retry_budget) or nil,
+    logger = o.logger,
+    sleep = o.sleep or core.sleep,
+    headers = fixed,
+    http = core.http {
+      ca_file = o.ca_file, insecure = o.insecure, proxy = o.proxy, user_agent = o.user_agent,
+      username = o.username, password = o.password, max_response_bytes = o.max_response_bytes,
+      share = o.share,
+    },
+  }, Client)
+  if o.insecure then self:_log("warn", "TLS certificate verification is disabled (insecure = true)") end
+  return self
+end
+
+return M
