@@ -18,11 +18,12 @@
 
 typedef struct {
     CURL *curl;
-    struct curl_slist *headers; /* this request's; freed by the next request or close */
+    struct curl_slist *headers; /* the client's fixed headers, built once */
     char *buf;
     size_t len, cap, max;
     int too_large, oom;
     long retry_after; /* seconds from the answer's Retry-After, -1 when it had none */
+    char *url;        /* the URL libcurl was last given */
     char errbuf[CURL_ERROR_SIZE];
 } http_t;
 
@@ -182,7 +183,7 @@ static void opt_string(lua_State *L, http_t *h, const char *name, CURLoption opt
     lua_pop(L, 1);
 }
 
-/* core.http{ ca_file=, insecure=, proxy=, user_agent=, username=, password=,
+/* core.http{ headers=, ca_file=, insecure=, proxy=, user_agent=, username=, password=,
  *            max_response_bytes=, share= } -> client. Options are checked by the Lua layer;
  * a wrong type here is a programming error and raises. */
 static int http_new(lua_State *L)
@@ -228,6 +229,20 @@ static int http_new(lua_State *L)
         curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYHOST, 0L);
     }
     lua_pop(L, 1);
+    lua_getfield(L, 1, "headers"); /* { "Name: value", ... }, checked by the Lua layer */
+    if (lua_istable(L, -1)) {
+        size_t i, n = lua_rawlen(L, -1);
+        for (i = 1; i <= n; i++) {
+            struct curl_slist *more;
+            lua_rawgeti(L, -1, (lua_Integer)i);
+            more = curl_slist_append(h->headers, luaL_checkstring(L, -1));
+            lua_pop(L, 1);
+            if (more == NULL)
+                return luaL_error(L, "lcm: out of memory");
+            h->headers = more;
+        }
+    }
+    lua_pop(L, 1);
     opt_string(L, h, "ca_file", CURLOPT_CAINFO);
     opt_string(L, h, "proxy", CURLOPT_PROXY);
     opt_string(L, h, "user_agent", CURLOPT_USERAGENT);
@@ -265,47 +280,53 @@ static void push_curl_error(lua_State *L, http_t *h, CURLcode rc)
     lua_setfield(L, -2, "retryable");
 }
 
-/* client:perform(url, body, headers, timeout_ms, connect_timeout_ms)
+/* client:perform(url, body, idempotency_key|nil, timeout_ms, connect_timeout_ms)
  *   -> status, body, retry_after_seconds|nil  |  nil, err */
 static int http_perform(lua_State *L)
 {
     http_t *h = check_open(L);
-    size_t body_len, i, n;
-    const char *url, *body;
+    size_t body_len, key_len = 0;
+    const char *url, *body, *key;
     long timeout, connect_timeout;
     CURLcode rc;
     long status = 0;
+    char key_header[160];
+    struct curl_slist key_node; /* on the stack, chained in front of the fixed headers */
     if (h == NULL)
         return lcm_error_return(L);
     url = luaL_checkstring(L, 2);
     body = luaL_checklstring(L, 3, &body_len);
-    luaL_checktype(L, 4, LUA_TTABLE);
+    key = luaL_optlstring(L, 4, NULL, &key_len);
     timeout = (long)luaL_checknumber(L, 5);
     connect_timeout = (long)luaL_checknumber(L, 6);
-
-    curl_slist_free_all(h->headers);
-    h->headers = NULL;
-    n = lua_rawlen(L, 4);
-    for (i = 1; i <= n; i++) {
-        struct curl_slist *more;
-        lua_rawgeti(L, 4, (lua_Integer)i);
-        more = lua_type(L, -1) == LUA_TSTRING ? curl_slist_append(h->headers, lua_tostring(L, -1)) : h->headers;
-        lua_pop(L, 1);
-        if (more == NULL) {
-            lcm_error_push(L, "transport", "OUT_OF_MEMORY", "out of memory building the request");
-            return lcm_error_return(L);
-        }
-        h->headers = more;
-    }
+    if (key != NULL && key_len > sizeof key_header - 32)
+        return luaL_argerror(L, 4, "idempotency key too long");
 
     h->len = 0;
     h->too_large = h->oom = 0;
     h->retry_after = -1;
     h->errbuf[0] = '\0';
-    curl_easy_setopt(h->curl, CURLOPT_URL, url);
+    /* libcurl parses the URL again whenever it is set: only set a new one. */
+    if (h->url == NULL || strcmp(h->url, url) != 0) {
+        char *copy = strdup(url);
+        if (copy == NULL) {
+            lcm_error_push(L, "transport", "OUT_OF_MEMORY", "out of memory building the request");
+            return lcm_error_return(L);
+        }
+        free(h->url);
+        h->url = copy;
+        curl_easy_setopt(h->curl, CURLOPT_URL, h->url);
+    }
     curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, h->headers);
+    if (key != NULL) {
+        snprintf(key_header, sizeof key_header, "Idempotency-Key: %s", key);
+        key_node.data = key_header;
+        key_node.next = h->headers;
+        curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, &key_node);
+    } else {
+        curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, h->headers);
+    }
     curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, timeout);
     curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout);
     rc = curl_easy_perform(h->curl);
@@ -338,6 +359,8 @@ static int http_close(lua_State *L)
         curl_easy_cleanup(h->curl);
     curl_slist_free_all(h->headers);
     free(h->buf);
+    free(h->url);
+    h->url = NULL;
     h->curl = NULL;
     h->headers = NULL;
     h->buf = NULL;

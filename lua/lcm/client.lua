@@ -35,7 +35,10 @@ local function safe_call(fn, ...)
 end
 
 
-function Client:_log(level, message)
+-- message may be a format with arguments: it is only formatted when there is a logger.
+function Client:_log(level, message, ...)
+  if not self.logger then return end
+  if select("#", ...) > 0 then message = string.format(message, ...) end
   safe_call(self.logger, level, message)
 end
 
@@ -55,11 +58,10 @@ function Client:_send(subtopic, data, key)
   end
   local body, err = core.encode(subtopic, self.source, data)
   if not body then return finish(err, subtopic, 0) end
-  local url = self.url:gsub("{subtopic}", subtopic)
-  local headers = self.headers
-  if key then
-    headers = { "Idempotency-Key: " .. key }
-    for i, h in ipairs(self.headers) do headers[i + 1] = h end
+  local url = self.urls[subtopic]
+  if not url then
+    url = self.url:gsub("{subtopic}", subtopic)
+    self.urls[subtopic] = url
   end
   local expect = answer_subtopic(subtopic)
   local deadline = self.deadline_ms and core.monotonic_ms() + self.deadline_ms
@@ -68,14 +70,14 @@ function Client:_send(subtopic, data, key)
     attempt = attempt + 1
     local timeout = self.timeout_ms
     if deadline then timeout = math.max(1, math.min(timeout, math.floor(deadline - core.monotonic_ms()))) end
-    local status, answer, retry_after = self.http:perform(url, body, headers, timeout,
+    local status, answer, retry_after = self.http:perform(url, body, key, timeout,
                                                           math.min(self.connect_timeout_ms, timeout))
     local message
     if status then
       message, err = core.answer(answer, status, expect)
       if message then
         if self.budget then self.budget:refund(spent) end
-        self:_log("debug", string.format("%s: HTTP %d on attempt %d", subtopic, status, attempt))
+        self:_log("debug", "%s: HTTP %d on attempt %d", subtopic, status, attempt)
         return message, nil, attempt
       end
       err.retry_after = retry_after
@@ -93,8 +95,8 @@ function Client:_send(subtopic, data, key)
       err.budget_exhausted = true
       break
     end
-    self:_log("warn", string.format("%s: attempt %d failed (%s), retrying in %d ms",
-                                    subtopic, attempt, err.code or err.status or err.kind, wait))
+    self:_log("warn", "%s: attempt %d failed (%s), retrying in %d ms",
+              subtopic, attempt, tostring(err.code or err.status or err.kind), wait)
     safe_call(self.sleep, wait)
   end
   err.subtopic, err.attempts = subtopic, attempt
@@ -113,10 +115,12 @@ function Client:call(subtopic, data)
   return message, err
 end
 
+local GET_CALLID = { empty_ok = true, integer_ok = true }
+
 -- The business outcomes an agent may pick for a call (GetOutcomeByOutcomegroup).
 function Client:get_outcomes(callid, call_type)
   local SUBTOPIC = "GetOutcomeByOutcomegroup"
-  local id, err = check.text("callid", callid, { empty_ok = true, integer_ok = true })
+  local id, err = check.text("callid", callid, GET_CALLID)
   if not id then return finish(err, SUBTOPIC, 0) end
   local t
   t, err = check.text("type", call_type)
@@ -207,6 +211,7 @@ function M.new(o)
   for _, h in ipairs(o.headers or {}) do fixed[#fixed + 1] = h end
   local self = setmetatable({
     url = o.url,
+    urls = {}, -- subtopic -> url with {subtopic} replaced
     source = o.source,
     timeout_ms = o.timeout_ms,
     connect_timeout_ms = o.connect_timeout_ms,
@@ -216,8 +221,8 @@ function M.new(o)
     budget = o.retry_budget and retry.budget(o.retry_budget) or nil,
     logger = o.logger,
     sleep = o.sleep or core.sleep,
-    headers = fixed,
     http = core.http {
+      headers = fixed,
       ca_file = o.ca_file, insecure = o.insecure, proxy = o.proxy, user_agent = o.user_agent,
       username = o.username, password = o.password, max_response_bytes = o.max_response_bytes,
       share = o.share,

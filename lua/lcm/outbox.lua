@@ -54,7 +54,8 @@ function M.flush(client, dir)
       keep[#keep + 1] = payload -- after a retryable failure, keep the rest in order
     else
       local record = cjson.decode(payload)
-      if type(record) ~= "table" or record.v ~= VERSION or type(record.data) ~= "table" then
+      if type(record) ~= "table" or record.v ~= VERSION or type(record.data) ~= "table"
+         or type(record.subtopic) ~= "string" or type(record.key) ~= "string" or not record.key:match("^[%x-]+$") then
         counts.corrupt = counts.corrupt + 1
       else
         local message, err = client:_send(record.subtopic, record.data, record.key)
