@@ -167,16 +167,19 @@ local ok, err = pcall(function()
   print(string.format("lcm %s, %s, Lua %s, %d calls per timed row (median of 3)", lcm._VERSION,
                       core.curl_version():match("^%S+"), _VERSION:match("%d.%d"), N))
   print()
-  print("| row | proto | us/call | x floor | target |")
-  print("|---|---|---:|---:|---|")
+  -- The server's latency on a shared machine moves the floor between runs; the client's
+  -- own cost, the microseconds over the floor of the same protocol, moves much less.
+  print("| row | proto | us/call | x floor | us over floor | target |")
+  print("|---|---|---:|---:|---:|---|")
   for _, r in ipairs(rows) do
     local ratio = r[3] / floor[r[2]]
     local target = r[4] and string.format("<= %.2fx %s", r[4], ratio <= r[4] and "met" or "MISSED") or ""
-    print(string.format("| %s | %s | %.1f | %.2f | %s |", r[1], r[2], r[3], ratio, target))
+    print(string.format("| %s | %s | %.1f | %.2f | %+.1f | %s |", r[1], r[2], r[3], ratio, r[3] - floor[r[2]],
+                        target))
   end
-  print(string.format("| 5. require \"lcm\" + lcm.new in a fresh state | | %.1f | | <= 50 us %s |", load_us,
+  print(string.format("| 5. require \"lcm\" + lcm.new in a fresh state | | %.1f | | | <= 50 us %s |", load_us,
                       load_us <= 50 and "met" or "MISSED"))
-  print(string.format("| 6. RSS growth over 200k calls | http | %d KiB | | <= 512 KiB %s |", growth,
+  print(string.format("| 6. RSS growth over 200k calls | http | %d KiB | | | <= 512 KiB %s |", growth,
                       growth <= 512 and "met" or "MISSED"))
 end)
 os.execute("kill " .. ngx.pid .. " 2>/dev/null")
