@@ -11,6 +11,7 @@
  * call was accounted for and no script raised an error.
  *
  *   lcm-embed --mode freeswitch|asterisk --threads N --calls M --url URL [--no-share]
+ *             [--outbox DIR]  (every client of every call queues into that outbox)
  * Run from the repository root with LUA_PATH and LUA_CPATH pointing at lua/ and the build. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,7 +31,7 @@
 
 typedef struct {
     int id, calls, asterisk, no_share;
-    const char *url;
+    const char *url, *outbox;
     int ok, failed, raised;
     char *out; /* the "callid result" lines of this thread */
     size_t out_len, out_cap;
@@ -39,11 +40,15 @@ typedef struct {
 /* The host objects, in Lua: what mod_lua and pbx_lua hand to a script. The variables of the
  * current call live in the table HOST_VARS, which the host resets for every call. */
 static const char prelude[] =
-    "local url, no_share = ...\n"
-    "if no_share then\n"
+    "local url, no_share, outbox = ...\n"
+    "if no_share or outbox then\n"
     "  local lcm = require 'lcm'\n"
     "  local new = lcm.new\n"
-    "  lcm.new = function(o) o.share = false return new(o) end\n"
+    "  lcm.new = function(o)\n"
+    "    if no_share then o.share = false end\n"
+    "    o.outbox = outbox\n"
+    "    return new(o)\n"
+    "  end\n"
     "end\n"
     "HOST_VARS = {}\n"
     "-- FreeSWITCH mod_lua\n"
@@ -126,7 +131,8 @@ static lua_State *new_state(worker_t *w)
     lua_setglobal(L, "host_log");
     lua_pushstring(L, w->url);
     lua_pushboolean(L, w->no_share);
-    if (!run(L, prelude, sizeof prelude - 1, "=host", 2)) {
+    lua_pushstring(L, w->outbox); /* nil when NULL */
+    if (!run(L, prelude, sizeof prelude - 1, "=host", 3)) {
         fprintf(stderr, "lcm-embed: prelude: %s\n", lua_tostring(L, -1));
         abort();
     }
@@ -206,7 +212,7 @@ static void *worker(void *arg)
 int main(int argc, char **argv)
 {
     int threads = 4, calls = 10, asterisk = 0, no_share = 0, i, ok = 0, failed = 0, raised = 0;
-    const char *url = NULL;
+    const char *url = NULL, *outbox = NULL;
     pthread_t *tids;
     worker_t *ws;
     for (i = 1; i < argc; i++) {
@@ -224,12 +230,14 @@ int main(int argc, char **argv)
             calls = atoi(v);
         else if (strcmp(a, "--url") == 0)
             url = v;
+        else if (strcmp(a, "--outbox") == 0)
+            outbox = v;
         else
             url = NULL, i = argc;
     }
     if (url == NULL || threads < 1 || calls < 1) {
         fprintf(stderr, "usage: lcm-embed --mode freeswitch|asterisk --threads N --calls M --url URL "
-                        "[--no-share]\n");
+                        "[--no-share] [--outbox DIR]\n");
         return 2;
     }
     tids = calloc((size_t)threads, sizeof *tids);
@@ -242,6 +250,7 @@ int main(int argc, char **argv)
         ws[i].asterisk = asterisk;
         ws[i].no_share = no_share;
         ws[i].url = url;
+        ws[i].outbox = outbox;
         if (pthread_create(&tids[i], NULL, worker, &ws[i]) != 0)
             return 1;
     }

@@ -87,3 +87,39 @@ for _, mode in ipairs { "freeswitch", "asterisk" } do
     end)
   end)
 end
+
+describe("threads of one process appending to one outbox", function()
+  local s, dir
+  setup(function() s = sim.start { fixtures = { any_callid = true } } end)
+  teardown(function() s:stop() end)
+  before_each(function()
+    dir = sim.tmpname()
+    assert(os.execute("mkdir -p " .. dir))
+  end)
+  after_each(function() os.execute("rm -rf " .. dir) end)
+
+  it("queues every failed Set whole, and one flush records each exactly once", function()
+    -- Sets fail (retryably) while the outcome lists still work: every call queues its Set.
+    s:fault { status = 503, count = 100000, subtopic = "SetBusinessOutcomeWithCallOutcome" }
+    local results, ok, out = run_host(s, "freeswitch", "--outbox " .. dir)
+    assert.is_true(ok, out)
+    local n = 0
+    for _, result in pairs(results) do
+      assert.equal("http", result)
+      n = n + 1
+    end
+    assert.equal(THREADS * CALLS, n)
+    local records, corrupt, torn = require("lcm.core").outbox_read(dir .. "/outbox.log")
+    assert.same({ THREADS * CALLS, 0, false }, { #records, corrupt, torn })
+    s:reset()
+    local lcm = require "lcm"
+    local counts = assert(assert(lcm.new { url = s.url, outbox = dir }):flush_outbox())
+    assert.same({ sent = THREADS * CALLS, failed = 0, remaining = 0, corrupt = 0 }, counts)
+    local seen = {}
+    for _, rec in ipairs(s:outcomes()) do
+      assert.is_nil(seen[rec.callid], "recorded twice: " .. rec.callid)
+      seen[rec.callid] = true
+    end
+    assert.equal(THREADS * CALLS, #s:outcomes())
+  end)
+end)
