@@ -381,12 +381,7 @@ void lcm_http_open(lua_State *L)
 {
     static const luaL_Reg methods[] = {{"perform", http_perform}, {"close", http_close}, {NULL, NULL}};
     pthread_once(&global_once, global_init);
-    luaL_newmetatable(L, LCM_HTTP_MT);
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, http_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
+    lcm_newclass(L, LCM_HTTP_MT, methods, http_close);
     lua_pushcfunction(L, http_new);
     lua_setfield(L, -2, "http");
     lua_pushcfunction(L, http_curl_version);

@@ -27,6 +27,9 @@ int lcm_error_return(lua_State *L);
 /* 1 when s[0..len) is well-formed UTF-8 (no overlongs, surrogates or code points above U+10FFFF). */
 int lcm_utf8_valid(const char *s, size_t len);
 
+/* Registers the metatable `name` with these methods as __index and gc as __gc. */
+void lcm_newclass(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc);
+
 /* Keeps the shared object that holds addr mapped for the life of the process, even when
  * a Lua state's close dlcloses it. */
 void lcm_pin(const void *addr);

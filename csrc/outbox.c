@@ -392,11 +392,6 @@ void lcm_outbox_open(lua_State *L)
         {NULL, NULL},
     };
     static const luaL_Reg lock_methods[] = {{"close", lock_close}, {NULL, NULL}};
-    luaL_newmetatable(L, LCM_LOCK_MT);
-    luaL_newlib(L, lock_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, lock_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
+    lcm_newclass(L, LCM_LOCK_MT, lock_methods, lock_close);
     luaL_setfuncs(L, fns, 0);
 }

@@ -77,6 +77,17 @@ static int sys_uuid(lua_State *L)
     return 1;
 }
 
+void lcm_newclass(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc)
+{
+    luaL_newmetatable(L, name);
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+}
+
 void lcm_pin(const void *addr)
 {
     Dl_info info;

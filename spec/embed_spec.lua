@@ -8,8 +8,8 @@ local EMBED = os.getenv("LCM_EMBED") or "build/5.4/lcm-embed"
 local THREADS, CALLS = 4, 25
 
 local function run_host(s, mode, extra)
-  local out, ok = sim.run(string.format("%s --mode %s --threads %d --calls %d --url '%s' %s",
-                                        EMBED, mode, THREADS, CALLS, s.url, extra or ""))
+  local out, ok = sim.run(string.format("%s%s --mode %s --threads %d --calls %d --url '%s' %s",
+                                        sim.SAN, EMBED, mode, THREADS, CALLS, s.url, extra or ""))
   local results = {}
   for callid, result in out:gmatch("(t%d+c%d+) (%S+)") do
     assert.is_nil(results[callid], "a call reported twice: " .. callid)

@@ -26,14 +26,7 @@ describe("lcm module", function()
   end)
 
   it("carries the Lua layer compiled from the sources in lua/lcm/, not a stale copy", function()
-    local function adler32(text) -- as tools/embed_lua.lua computes it
-      local a, b = 1, 0
-      for i = 1, #text do
-        a = (a + text:byte(i)) % 65521
-        b = (b + a) % 65521
-      end
-      return b * 65536 + a
-    end
+    local adler32 = dofile("tools/adler32.lua") -- as tools/embed_lua.lua stamps them
     local embedded = assert(core.embedded, "lcm.core built without the embedded Lua layer")()
     local n = 0
     for name, sum in pairs(embedded) do

@@ -11,8 +11,10 @@ local ROOT = os.getenv("PWD") or "."
 M.SIM = os.getenv("LCM_SIM") or (ROOT .. "/build/lcm-sim")
 -- A sanitizer run (make asan) names its runtimes in LCM_PRELOAD: Lua processes started by
 -- the specs load the sanitized lcm.core too, so they get them back.
+-- M.SAN is that prefix, for any program that loads lcm.core (the interpreter, lcm-embed).
 local preload = os.getenv("LCM_PRELOAD")
-M.LUA = (preload and ("env LD_PRELOAD='" .. preload .. "' ") or "") .. (os.getenv("LUA") or "lua5.4")
+M.SAN = preload and ("env LD_PRELOAD='" .. preload .. "' ") or ""
+M.LUA = M.SAN .. (os.getenv("LUA") or "lua5.4")
 -- Sanitizer runs preload their runtime into the interpreter; the processes the specs start
 -- (lcm-sim, curl, openssl, luarocks) are not built for it and must not inherit it. A
 -- shell statement, put in front of such commands.
