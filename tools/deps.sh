@@ -3,7 +3,7 @@
 # Idempotent and quiet when everything is there. Used by `make deps` (and so by `make test`
 # and `make demo`) and by .ci/run.
 set -eu
-pkgs="build-essential pkg-config libcurl4-openssl-dev zlib1g-dev libmicrohttpd-dev ca-certificates openssl
+pkgs="build-essential pkg-config curl libcurl4-openssl-dev zlib1g-dev libmicrohttpd-dev ca-certificates openssl
 lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev lua5.4 liblua5.4-dev
 luajit libluajit-5.1-dev lua-cjson lua-busted lua-check lua-socket luarocks cppcheck"
 # --checks: also the tools of make asan, make valgrind and make fuzz.
