@@ -350,6 +350,17 @@ static int codec_answer(lua_State *L)
     return 1;
 }
 
+/* core.field(t, name) -> t[name], else the value of the first string key equal to name
+ * ignoring case; nil for cjson.null. The Lua layer reads answers with the same lookup. */
+static int codec_field(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lcm_getfield_ci(L, 1, luaL_checkstring(L, 2));
+    if (lua_type(L, -1) == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == NULL)
+        lua_pushnil(L);
+    return 1;
+}
+
 static int codec_utf8_valid(lua_State *L)
 {
     size_t len;
@@ -388,4 +399,6 @@ void lcm_codec_open(lua_State *L)
     luaL_setfuncs(L, fns, 1);
     lua_pushcfunction(L, codec_utf8_valid);
     lua_setfield(L, -2, "utf8_valid");
+    lua_pushcfunction(L, codec_field);
+    lua_setfield(L, -2, "field");
 }

@@ -6,23 +6,9 @@ local core = require "lcm.core"
 
 local M = {}
 
-local NULL = core.null
-
--- t[name], else the value of the first key equal to name ignoring case.
-local function field(t, name)
-  local v = t[name]
-  if v == nil then
-    local lower = name:lower()
-    for k, value in pairs(t) do
-      if type(k) == "string" and k:lower() == lower then
-        v = value
-        break
-      end
-    end
-  end
-  if v == NULL then return nil end
-  return v
-end
+-- t[name], else the value of the first key equal to name ignoring case (nil for null):
+-- the lookup core.answer uses for the envelope, in csrc/codec.c.
+local field = core.field
 M.field = field
 
 local to_integer = math.tointeger or function(n) return n end
