@@ -8,7 +8,7 @@
 #define LCM_ERROR_MT "lcm.error"
 
 static const char *const kinds[] = {
-    "invalid", "transport", "timeout", "http", "protocol", "lcm", "rejected", NULL,
+    "invalid", "transport", "timeout", "http", "protocol", "lcm", "rejected", "outbox", NULL,
 };
 
 void lcm_error_push(lua_State *L, const char *kind, const char *code, const char *message)
@@ -105,7 +105,7 @@ static int error_new(lua_State *L)
         known |= strcmp(kind, kinds[i]) == 0;
     if (!known)
         return luaL_argerror(L, 1, "error kind must be one of invalid, transport, timeout, "
-                                   "http, protocol, lcm, rejected");
+                                   "http, protocol, lcm, rejected, outbox");
     lua_pop(L, 1);
     lua_getfield(L, 1, "message");
     if (lua_type(L, -1) != LUA_TSTRING) {

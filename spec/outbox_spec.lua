@@ -87,7 +87,7 @@ describe("the outbox", function()
     local dead = core.outbox_read(dir .. "/dead.log")
     assert.equal(1, #dead)
     local record = require("cjson").decode(dead[1])
-    assert.equal("999", record.data.callid)
+    assert.equal("999", record.callid)
     assert.matches("Invalid Call ID:999", record.dead_error)
   end)
 

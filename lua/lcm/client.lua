@@ -48,16 +48,15 @@ local function finish(err, subtopic, attempts)
   return nil, err
 end
 
--- Sends one message and returns the answer's `message` table (and the attempts it took),
--- or nil, err; retries what is retryable.
+-- Sends one encoded request body and returns the answer's `message` table (and the
+-- attempts it took), or nil, err; retries what is retryable.
 -- `key` (Set... calls) is the Idempotency-Key: the same on every attempt, so a server
 -- that did the work but whose answer was lost does not do it twice.
-function Client:_send(subtopic, data, key)
+function Client:_send(subtopic, body, key)
   if self.closed then
     return finish(core.error { kind = "invalid", field = "client", message = "the client is closed" }, subtopic, 0)
   end
-  local body, err = core.encode(subtopic, self.source, data)
-  if not body then return finish(err, subtopic, 0) end
+  local err
   local url = self.urls[subtopic]
   if not url then
     url = self.url:gsub("{subtopic}", subtopic)
@@ -104,15 +103,46 @@ function Client:_send(subtopic, data, key)
   return nil, err
 end
 
--- Any LCM WebService subtopic: returns the answer's decoded `message`.
+-- A Get... (or any other non-Set) request: encodes data, returns the answer's `message`.
+function Client:_get(subtopic, data)
+  local body, err = core.encode(subtopic, self.source, data)
+  if not body then return finish(err, subtopic, 0) end
+  return self:_send(subtopic, body, nil)
+end
+
+-- Sends a Set request that is already encoded (rec = { subtopic =, body =, key =, callid = })
+-- and checks LCM's result for it: the answer's message, or nil, err. Used by _set and by
+-- the outbox's replay, so a replayed outcome is judged exactly as its first attempt was.
+function Client:_replay(rec)
+  local message, err, attempts = self:_send(rec.subtopic, rec.body, rec.key)
+  if not message then return nil, err end
+  local ok
+  ok, err = outcomes.set_result(message, rec.callid)
+  if not ok then return finish(err, rec.subtopic, attempts) end
+  return message
+end
+
+-- Every Set... request (set_outcome, call("Set...")): encodes data, sends it with a fresh
+-- Idempotency-Key and, when it may still have to reach LCM, queues it in the outbox.
+-- Returns the answer's message, or nil, err.
+function Client:_set(subtopic, data, callid)
+  local body, err = core.encode(subtopic, self.source, data)
+  if not body then return finish(err, subtopic, 0) end
+  local rec = { subtopic = subtopic, body = body, key = core.uuid(), callid = callid }
+  local message
+  message, err = self:_replay(rec)
+  if not message and err.retryable and self.outbox then outbox.queue(self, self.outbox, rec, err) end
+  return message, err
+end
+
+-- Any LCM WebService subtopic: returns the answer's decoded `message`. A Set... subtopic
+-- is a Set: its result is checked and it is queued like set_outcome's.
 function Client:call(subtopic, data)
   local s, err = check.text("subtopic", subtopic)
   if not s then return finish(err, tostring(subtopic), 0) end
   if data == nil then data = {} end
-  local key = s:match("^Set") and core.uuid() or nil
-  local message
-  message, err = self:_send(s, data, key)
-  return message, err
+  if s:match("^Set") then return self:_set(s, data, type(data) == "table" and data.callid or nil) end
+  return self:_get(s, data)
 end
 
 local GET_CALLID = { empty_ok = true, integer_ok = true }
@@ -126,7 +156,7 @@ function Client:get_outcomes(callid, call_type)
   t, err = check.text("type", call_type)
   if not t then return finish(err, SUBTOPIC, 0) end
   local message, attempts
-  message, err, attempts = self:_send(SUBTOPIC, { callid = id, type = t })
+  message, err, attempts = self:_get(SUBTOPIC, { callid = id, type = t })
   if not message then return nil, err end
   local list
   list, err = outcomes.from_message(message)
@@ -178,15 +208,8 @@ function Client:set_outcome(args)
     if value == nil then return finish(err, SUBTOPIC, 0) end
     data[wire] = value
   end
-  local key = core.uuid()
-  local message, err, attempts = self:_send(SUBTOPIC, data, key)
-  if not message then
-    if err.retryable and self.outbox then outbox.queue(self.outbox, SUBTOPIC, data, key, err) end
-    return nil, err
-  end
-  local ok
-  ok, err = outcomes.set_result(message, data.callid)
-  if not ok then return finish(err, SUBTOPIC, attempts) end
+  local message, err = self:_set(SUBTOPIC, data, data.callid)
+  if not message then return nil, err end
   return true
 end
 

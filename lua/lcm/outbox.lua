@@ -4,19 +4,20 @@
 -- neither lost while LCM is down nor recorded twice when it comes back.
 local core = require "lcm.core"
 local cjson = require "cjson.safe"
-local outcomes = require "lcm.outcomes"
 
 local M = {}
 
-local VERSION = 1
+local VERSION = 2
 
--- Queues one Set request; sets err.queued (and err.outbox_error when it could not).
-function M.queue(dir, subtopic, data, key, err)
-  local payload = cjson.encode { v = VERSION, subtopic = subtopic, data = data, key = key,
-                                 queued_at = os.time(), error = tostring(err) }
+-- Queues one Set request (rec = { subtopic =, body =, key =, callid = }, see
+-- Client:_set); sets err.queued (and err.outbox_error when it could not).
+function M.queue(client, dir, rec, err)
+  local payload = cjson.encode { v = VERSION, subtopic = rec.subtopic, body = rec.body, key = rec.key,
+                                 callid = rec.callid, queued_at = os.time(), error = tostring(err) }
   local ok, why = core.outbox_append(dir, "outbox.log", payload)
   err.queued = ok == true
   err.outbox_error = why
+  if not ok then client:_log("error", "not queued: " .. tostring(why)) end
   return err.queued
 end
 
@@ -54,15 +55,12 @@ function M.flush(client, dir)
       keep[#keep + 1] = payload -- after a retryable failure, keep the rest in order
     else
       local record = cjson.decode(payload)
-      if type(record) ~= "table" or record.v ~= VERSION or type(record.data) ~= "table"
+      if type(record) ~= "table" or record.v ~= VERSION or type(record.body) ~= "string"
          or type(record.subtopic) ~= "string" or type(record.key) ~= "string" or not record.key:match("^[%x-]+$") then
         counts.corrupt = counts.corrupt + 1
       else
-        local message, err = client:_send(record.subtopic, record.data, record.key)
+        local message, err = client:_replay(record)
         if message then
-          ok, err = outcomes.set_result(message, record.data.callid)
-        end
-        if message and ok then
           counts.sent = counts.sent + 1
         elseif err.retryable then
           keep[1] = records[i]
