@@ -16,6 +16,7 @@ void lcm_codec_open(lua_State *L);
 void lcm_http_open(lua_State *L);
 void lcm_sys_open(lua_State *L);
 void lcm_outbox_open(lua_State *L);
+void lcm_stats_open(lua_State *L);
 
 /* Pushes a new error object {kind=, code=, message=, retryable=false}; code may be NULL.
  * Further fields are set by the caller with lua_setfield. */

@@ -1,0 +1,73 @@
+-- The process-wide counters (csrc/stats.c) and their two presentations (lua/lcm/stats.lua).
+local core = require "lcm.core"
+local stats = require "lcm.stats"
+
+describe("stats", function()
+  before_each(function() stats.reset() end)
+
+  it("counts by series and presents them as a table", function()
+    stats.count("lcm_requests_total", "SetDNC")
+    stats.count("lcm_requests_total", "SetDNC", 2)
+    stats.count("lcm_attempts_total", "GetCallOutCome")
+    stats.error { kind = "transport", code = "COULDNT_CONNECT" }
+    stats.error { kind = "http", status = 503 }
+    stats.count("lcm_outbox_total", "queued")
+    local t = stats.table()
+    assert.equal(3, t.requests.SetDNC)
+    assert.equal(1, t.attempts.GetCallOutCome)
+    assert.equal(1, t.errors.transport.COULDNT_CONNECT)
+    assert.equal(1, t.errors.http["503"])
+    assert.equal(1, t.outbox.queued)
+    assert.equal(0, t.dropped)
+  end)
+
+  it("keeps a latency histogram per subtopic", function()
+    for _, ms in ipairs { 1, 5, 7, 30, 20000 } do stats.observe("GetCallOutCome", ms) end
+    local h = stats.table().latency.GetCallOutCome
+    assert.equal(5, h.count)
+    assert.equal(20043, h.sum_ms)
+    assert.same({ le = 5, count = 2 }, h.buckets[1]) -- 1 and 5: upper bounds are inclusive
+    assert.same({ le = 10, count = 1 }, h.buckets[2])
+    assert.same({ le = 50, count = 1 }, h.buckets[4])
+    assert.same({ le = math.huge, count = 1 }, h.buckets[#h.buckets])
+  end)
+
+  it("writes the Prometheus text format, cumulative buckets, the same bytes for the same numbers", function()
+    stats.count("lcm_requests_total", "SetDNC", 2)
+    stats.count("lcm_requests_total", "GetCallOutCome")
+    stats.observe("SetDNC", 7)
+    stats.observe("SetDNC", 70)
+    local text = stats.text()
+    assert.equal(text, stats.text())
+    assert.matches('# TYPE lcm_requests_total counter\nlcm_requests_total{subtopic="GetCallOutCome"} 1\n'
+                   .. 'lcm_requests_total{subtopic="SetDNC"} 2\n', text, 1, true)
+    assert.matches('lcm_request_duration_seconds_bucket{subtopic="SetDNC",le="0.005"} 0\n'
+                   .. 'lcm_request_duration_seconds_bucket{subtopic="SetDNC",le="0.01"} 1\n', text, 1, true)
+    assert.matches('lcm_request_duration_seconds_bucket{subtopic="SetDNC",le="+Inf"} 2\n'
+                   .. 'lcm_request_duration_seconds_sum{subtopic="SetDNC"} 0.077\n'
+                   .. 'lcm_request_duration_seconds_count{subtopic="SetDNC"} 2\n', text, 1, true)
+  end)
+
+  it("escapes label values", function()
+    stats.count("lcm_retry_budget_tokens", 'http://a"b\\c')
+    assert.matches('lcm_retry_budget_tokens{target="http://a\\"b\\\\c"} 1', stats.text(), 1, true)
+    assert.equal(1, stats.table().budget['http://a"b\\c'])
+  end)
+
+  it("is bounded: series past the limit are counted as dropped, not stored", function()
+    for i = 1, 600 do core.stats_add("x_total{n=\"" .. i .. "\"}") end
+    local counters = core.stats().counters
+    local n = 0
+    for _ in pairs(counters) do n = n + 1 end
+    assert.equal(512 + 1, n) -- the dropped counter itself
+    assert.equal(88, counters.lcm_stats_dropped_series_total)
+  end)
+
+  it("refuses bad series names and values", function()
+    assert.has_error(function() core.stats_add("") end)
+    assert.has_error(function() core.stats_add("a\0b") end)
+    assert.has_error(function() core.stats_add("a", 0 / 0) end)
+    assert.has_error(function() core.stats_observe("x", -1) end)
+    assert.has_error(function() core.stats_observe(string.rep("x", 65), 1) end)
+  end)
+end)
