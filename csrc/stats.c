@@ -41,32 +41,22 @@ static double dropped;
 static histogram_t histograms[MAX_HISTOGRAMS];
 static size_t nhistograms;
 
-/* The series called key, created when there is room; NULL when there is none. Locked. */
-static series_t *find_series(const char *key, size_t len)
+/* The slot called name in an array of *n slots of `size` bytes whose first member is their
+ * name (series_t, histogram_t), added zeroed when there is room; NULL when there is none.
+ * Called with stats_lock held. */
+static void *find_slot(void *slots, size_t size, size_t *n, size_t max, const char *name, size_t len)
 {
+    char *p = slots;
     size_t i;
-    for (i = 0; i < nseries; i++)
-        if (strncmp(series[i].key, key, len) == 0 && series[i].key[len] == '\0')
-            return &series[i];
-    if (nseries == MAX_SERIES)
+    for (i = 0; i < *n; i++, p += size)
+        if (strncmp(p, name, len) == 0 && p[len] == '\0')
+            return p;
+    if (*n == max)
         return NULL;
-    memcpy(series[nseries].key, key, len);
-    series[nseries].key[len] = '\0';
-    series[nseries].value = 0;
-    return &series[nseries++];
-}
-
-static histogram_t *find_histogram(const char *subtopic, size_t len)
-{
-    size_t i;
-    for (i = 0; i < nhistograms; i++)
-        if (strncmp(histograms[i].subtopic, subtopic, len) == 0 && histograms[i].subtopic[len] == '\0')
-            return &histograms[i];
-    if (nhistograms == MAX_HISTOGRAMS)
-        return NULL;
-    memset(&histograms[nhistograms], 0, sizeof histograms[0]);
-    memcpy(histograms[nhistograms].subtopic, subtopic, len);
-    return &histograms[nhistograms++];
+    memset(p, 0, size);
+    memcpy(p, name, len);
+    (*n)++;
+    return p;
 }
 
 /* core.stats_add(series, n): adds n (a finite number) to the counter called series
@@ -81,7 +71,7 @@ static int stats_add(lua_State *L)
     luaL_argcheck(L, len > 0 && len < MAX_KEY && memchr(key, '\0', len) == NULL, 1, "bad series name");
     luaL_argcheck(L, n == n && n < 1e300 && n > -1e300, 2, "must be a finite number");
     pthread_mutex_lock(&stats_lock);
-    s = find_series(key, len);
+    s = find_slot(series, sizeof series[0], &nseries, MAX_SERIES, key, len);
     if (s == NULL)
         dropped += 1;
     else if (set)
@@ -104,7 +94,7 @@ static int stats_observe(lua_State *L)
     for (b = 0; b < NBOUNDS && (double)ms > bounds_ms[b]; b++)
         ;
     pthread_mutex_lock(&stats_lock);
-    h = find_histogram(subtopic, len);
+    h = find_slot(histograms, sizeof histograms[0], &nhistograms, MAX_HISTOGRAMS, subtopic, len);
     if (h == NULL) {
         dropped += 1;
     } else {
