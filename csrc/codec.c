@@ -457,6 +457,18 @@ static int codec_encode(lua_State *L)
     return 1;
 }
 
+/* 1 when the value on top is the string want (ignoring case when ci is set), compared by
+ * length: a Lua string may hold a NUL, and "LCM\0junk" is not "LCM". */
+static int top_is(lua_State *L, const char *want, int ci)
+{
+    size_t len, n = strlen(want);
+    const char *s;
+    if (lua_type(L, -1) != LUA_TSTRING)
+        return 0;
+    s = lua_tolstring(L, -1, &len);
+    return len == n && (ci ? strncasecmp(s, want, n) : memcmp(s, want, n)) == 0;
+}
+
 static int is_retryable_status(long status)
 {
     return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
@@ -468,8 +480,8 @@ static int push_lcm_error(lua_State *L, int t)
 {
     static const char *const parts[] = {"data", "message", NULL};
     int found = 0, details = 0, i;
-    if (lcm_getfield_ci(L, t, "topic") == LUA_TSTRING && strcasecmp(lua_tostring(L, -1), "error") == 0)
-        found = 1;
+    lcm_getfield_ci(L, t, "topic");
+    found = top_is(L, "error", 1);
     lua_pop(L, 1);
     for (i = 0; parts[i] != NULL && details == 0; i++) {
         if (lcm_getfield_ci(L, t, parts[i]) == LUA_TTABLE) {
@@ -522,7 +534,7 @@ static int codec_answer(lua_State *L)
 {
     size_t len;
     const char *body = luaL_checklstring(L, 1, &len);
-    long status = (long)luaL_checknumber(L, 2);
+    long status = (long)lcm_checkrange(L, 2, 0, 999);
     const char *expect = luaL_optstring(L, 3, NULL);
     const char *first = body;
     int decoded;
@@ -556,12 +568,13 @@ static int codec_answer(lua_State *L)
     }
     if (!decoded)
         return protocol_error(L, "NOT_OBJECT", "the answer is JSON but not an object");
-    if (lcm_getfield_ci(L, 4, "channel") != LUA_TSTRING || strcmp(lua_tostring(L, -1), "LCM") != 0)
+    lcm_getfield_ci(L, 4, "channel");
+    if (!top_is(L, "LCM", 0))
         return protocol_error(L, "BAD_CHANNEL", "the answer's channel is not LCM");
-    if (lcm_getfield_ci(L, 4, "topic") != LUA_TSTRING || strcasecmp(lua_tostring(L, -1), "WebService") != 0)
+    lcm_getfield_ci(L, 4, "topic");
+    if (!top_is(L, "WebService", 1))
         return protocol_error(L, "BAD_TOPIC", "the answer's topic is not WebService");
-    if (expect != NULL &&
-        (lcm_getfield_ci(L, 4, "subtopic") != LUA_TSTRING || strcasecmp(lua_tostring(L, -1), expect) != 0)) {
+    if (expect != NULL && (lcm_getfield_ci(L, 4, "subtopic"), !top_is(L, expect, 1))) {
         lua_pushfstring(L, "expected an answer with subtopic %s", expect);
         return protocol_error(L, "BAD_SUBTOPIC", lua_tostring(L, -1));
     }
