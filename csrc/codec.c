@@ -65,7 +65,9 @@ int lcm_getfield_ci(lua_State *L, int t, const char *name)
     lua_pop(L, 1);
     lua_pushnil(L);
     while (lua_next(L, t) != 0) {
-        if (lua_type(L, -2) == LUA_TSTRING && strcasecmp(lua_tostring(L, -2), name) == 0) {
+        size_t len;
+        const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
+        if (key != NULL && len == strlen(name) && strncasecmp(key, name, len) == 0) {
             lua_remove(L, -2);
             return lua_type(L, -1);
         }
