@@ -38,7 +38,8 @@ build = {
       ["lcm.retry"] = "lua/lcm/retry.lua",
       ["lcm.stats"] = "lua/lcm/stats.lua",
       ["lcm.core"] = {
-         sources = { "csrc/core.c", "csrc/codec.c", "csrc/error.c", "csrc/http.c", "csrc/outbox.c", "csrc/stats.c", "csrc/sys.c" },
+         sources = { "csrc/core.c", "csrc/codec.c", "csrc/error.c", "csrc/http.c", "csrc/outbox.c", "csrc/stats.c",
+                     "csrc/clock.c", "csrc/random.c", "csrc/module.c" },
          defines = { 'LCM_VERSION="0.1.0"', "_DEFAULT_SOURCE" },
          incdirs = { "csrc", "$(CURL_INCDIR)" },
          libdirs = { "$(CURL_LIBDIR)" },
