@@ -30,7 +30,9 @@ end
 local function callid_text(v)
   if type(v) == "string" then return "s:" .. v end
   if type(v) == "number" and v == v then
-    return "n:" .. ((math.type and math.type(v) == "integer") and string.format("%d", v) or string.format("%.17g", v))
+    if math.type and math.type(v) == "integer" then return "n:" .. string.format("%d", v) end
+    local s = string.format("%.17g", v)
+    return "n:" .. (s:find("[.eni]") and s or s .. ".0") -- read back as a float on 5.3+ too
   end
   return nil
 end
@@ -94,10 +96,10 @@ end
 -- A record as _replay needs it, or nil and why it can never be replayed.
 local function replayable(client, rec)
   if type(rec.subtopic) ~= "string" or not rec.subtopic:match("^Set%w+$") or #rec.subtopic > 64 then
-    return nil, "cannot be replayed: bad subtopic " .. tostring(rec.subtopic)
+    return nil, "cannot be replayed: bad subtopic " .. string.format("%q", tostring(rec.subtopic):sub(1, 64))
   end
   if type(rec.key) ~= "string" or not rec.key:match(KEY) then
-    return nil, "cannot be replayed: bad Idempotency-Key " .. tostring(rec.key)
+    return nil, "cannot be replayed: bad Idempotency-Key " .. string.format("%q", tostring(rec.key):sub(1, 64))
   end
   if rec.body == nil and rec.data ~= nil then -- version 1
     local body, err = core.encode(rec.subtopic, client.source, rec.data)
