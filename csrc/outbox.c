@@ -430,8 +430,12 @@ static int outbox_take(lua_State *L)
         if (out < 0) {
             err = errno;
         } else {
+            struct stat was;
+            int fresh = fstat(out, &was) == 0 && was.st_size == 0;
             err = copy_to_end(fd, st.st_size, out, chunk);
             close(out);
+            if (err != 0 && fresh)
+                unlink(flushing); /* as it was: absent */
         }
         if (err == 0 && (sync_dir(dir) != 0 || ftruncate(fd, 0) != 0 || fsync(fd) != 0)) {
             err = errno;
