@@ -156,18 +156,6 @@ describe("the outbox", function()
     assert.same({ "outbox", "ENOENT" }, { ferr.kind, ferr.code })
   end)
 
-  it("is flushed from cron by bin/lcm-flush-outbox", function()
-    down:set_outcome(seed.SET)
-    down:set_outcome(seed.set_args { callid = "999" })
-    local out, ok = sim.run("LCM_URL='" .. s.url .. "' " .. sim.LUA .. " bin/lcm-flush-outbox " .. dir)
-    assert.is_true(ok, out)
-    assert.matches("sent 1, failed 1 %(see dead.log%), remaining 0, damaged 0", out)
-    assert.equal(1, #s:outcomes())
-    out, ok = sim.run("env -u LCM_URL " .. sim.LUA .. " bin/lcm-flush-outbox " .. dir)
-    assert.is_false(ok)
-    assert.matches("usage", out)
-  end)
-
   it("is refused at lcm.new when the directory is not usable, and flush needs one", function()
     local c, err = lcm.new { url = s.url, outbox = "/nonexistent/outbox" }
     assert.is_nil(c)
