@@ -86,15 +86,22 @@ $(EMBED): embed/host.c Makefile
 deps:
 	@sh tools/deps.sh
 
+# For the specs only: runs a program with getrandom refused by a seccomp filter.
+NO_GETRANDOM := build/no-getrandom
+$(NO_GETRANDOM): tools/no_getrandom.c Makefile
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CFLAGS) -D_DEFAULT_SOURCE -o $@ tools/no_getrandom.c
+
 BUSTED_ENV := LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/?.so;;" \
-              LCM_SIM="$(CURDIR)/$(SIM)" LCM_EMBED="$(CURDIR)/$(EMBED)" LUA="$(LUA)"
+              LCM_SIM="$(CURDIR)/$(SIM)" LCM_EMBED="$(CURDIR)/$(EMBED)" LUA="$(LUA)" \
+              LCM_NO_GETRANDOM="$(CURDIR)/$(NO_GETRANDOM)"
 
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@$(BUSTED_ENV) sh tools/with-sim.sh $(LUA) examples/dialer.lua
 
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(NO_GETRANDOM)
 	$(BUSTED_ENV) $(LUA) /usr/bin/busted
 
 # The sanitizer runtimes are preloaded into the interpreter, which is not built with them.
@@ -105,11 +112,11 @@ SAN_BUILD   := build/asan-$(LUA_VERSION)
 
 asan: deps
 	@sh tools/deps.sh --checks
-	@$(MAKE) --no-print-directory $(SIM)
+	@$(MAKE) --no-print-directory $(SIM) $(NO_GETRANDOM)
 	@$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CFLAGS="-O1 -g -fno-omit-frame-pointer" \
 	    SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=all" $(SAN_BUILD)/lcm/core.so
 	LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(SAN_BUILD)/?.so;;" LCM_SIM="$(CURDIR)/$(SIM)" \
-	LUA="$(LUA)" LCM_PRELOAD="$(SAN_PRELOAD)" LD_PRELOAD="$(SAN_PRELOAD)" \
+	LUA="$(LUA)" LCM_PRELOAD="$(SAN_PRELOAD)" LD_PRELOAD="$(SAN_PRELOAD)" LCM_NO_GETRANDOM="$(CURDIR)/$(NO_GETRANDOM)" \
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    $(LUA) /usr/bin/busted
 
@@ -174,7 +181,7 @@ lint: check-version
 	luacheck --no-color lua spec examples sim bench bin .luacheckrc .busted
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	    --std=c99 --inline-suppr -Icsrc csrc sim/lcm_sim.c fuzz/answer_fuzz.c embed/host.c \
-	    bench/bench_host.c
+	    bench/bench_host.c tools/no_getrandom.c
 
 # The version is written once, in VERSION; the rockspec is generated from its template
 # and committed (luarocks needs a file), and this check keeps the two from drifting.

@@ -71,7 +71,8 @@ LCM_EXPORT int luaopen_lcm_core(lua_State *L)
     lcm_error_open(L);
     lcm_codec_open(L);
     lcm_http_open(L);
-    lcm_sys_open(L);
+    lcm_clock_open(L);
+    lcm_random_open(L);
     lcm_outbox_open(L);
     lua_pushliteral(L, LCM_VERSION);
     lua_setfield(L, -2, "_VERSION");

@@ -14,7 +14,8 @@ LCM_EXPORT int luaopen_lcm_core(lua_State *L);
 void lcm_error_open(lua_State *L);
 void lcm_codec_open(lua_State *L);
 void lcm_http_open(lua_State *L);
-void lcm_sys_open(lua_State *L);
+void lcm_clock_open(lua_State *L);
+void lcm_random_open(lua_State *L);
 void lcm_outbox_open(lua_State *L);
 
 /* Pushes a new error object {kind=, code=, message=, retryable=false}; code may be NULL.
@@ -33,6 +34,10 @@ void lcm_newclass(lua_State *L, const char *name, const luaL_Reg *methods, lua_C
 /* Keeps the shared object that holds addr mapped for the life of the process, even when
  * a Lua state's close dlcloses it. */
 void lcm_pin(const void *addr);
+
+/* luaL_checknumber, and an argument error unless lo <= n <= hi (NaN is outside): a number
+ * checked with this can be cast to an integer type holding hi without undefined behaviour. */
+lua_Number lcm_checkrange(lua_State *L, int arg, int lo, int hi);
 
 /* Pushes t[name], falling back to a case-insensitive match on string keys:
  * the vendor's answers spell the same key several ways (OutComeID, OutcomeId...). */
