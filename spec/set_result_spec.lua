@@ -95,6 +95,25 @@ describe("err.recorded of a failed Set", function()
     assert.equal(0, s:count())
   end)
 
+  it("no randomness for the Idempotency-Key (seccomp refuses getrandom) -> nothing sent, recorded false", function()
+    local script = sim.tmpname()
+    sim.write(script, [[
+      local lcm = require "lcm"
+      local c = assert(lcm.new { url = arg[1], sleep = function() end })
+      local ok, err = c:set_outcome { callid = "12345", account_number = "1|1|1|0|0|1|", business_outcome = 107,
+                                      call_outcome = 0, user_id = "1" }
+      print(ok, err.kind, err.code, err.attempts, err.recorded, err.retryable)
+      local _, e2 = c:call("SetDNC", { callid = "12345" })
+      print(e2.kind, e2.code, e2.attempts, e2.recorded)
+    ]])
+    local no_getrandom = os.getenv("LCM_NO_GETRANDOM") or ((os.getenv("PWD") or ".") .. "/build/no-getrandom")
+    local out, ok = sim.run(no_getrandom .. " " .. sim.LUA .. " " .. script .. " '" .. s.url .. "'")
+    os.remove(script)
+    assert.is_true(ok, out)
+    assert.equal("nil\ttransport\tNO_RANDOM\t0\tfalse\tfalse\ntransport\tNO_RANDOM\t0\tfalse\n", out)
+    assert.equal(0, s:count())
+  end)
+
   it("is unknown when any attempt may have been recorded, even if the last one was refused", function()
     s:fault { status = 503 }
     local ok, err = client { max_attempts = 3 }:set_outcome(seed.set_args { callid = "999" })

@@ -8,12 +8,8 @@ M.MAX_STRING = 64 * 1024 -- no LCM field is near this; a longer value is a calle
 local MAX_ID = 2 ^ 53      -- beyond this a JSON number no longer holds the integer exactly
 
 -- Why s cannot be sent as text (a NUL byte, invalid UTF-8), or nil: the check core.encode
--- makes too, written once in C.
-local text_problem = core.text_problem or function(s)
-  if s:find("\0", 1, true) then return "contains a NUL byte" end
-  if not core.utf8_valid(s) then return "is not valid UTF-8" end
-  return nil
-end
+-- makes too, written once in C (csrc/codec.c).
+local text_problem = core.text_problem
 
 local function invalid(field, message)
   return nil, core.error { kind = "invalid", field = field, message = field .. " " .. message }

@@ -65,11 +65,11 @@ local function set_recorded(err, subtopic, earlier)
   end
 end
 
--- An error of a call that sent nothing.
+-- An error of a call that sent nothing (a bad argument, no randomness for its key...).
 local function finish(err, subtopic, attempts)
   err.subtopic = subtopic
   err.attempts = attempts
-  set_recorded(err, subtopic, false)
+  if is_set(subtopic) then err.recorded = false end
   return nil, err
 end
 
