@@ -3,7 +3,7 @@
 -- This file is the public surface: constants, lcm.new and the module-level shortcuts.
 -- A request's path continues in lua/lcm/client.lua (Client:set_outcome -> Client:_send)
 -- and from there into C (csrc/codec.c, csrc/http.c). Runtime failures come back as
--- nil, err; err.kind says which of the seven kinds it is (see README, "Errors").
+-- nil, err; err.kind says which of the eight kinds it is (see README, "Errors").
 local core = require "lcm.core"
 local check = require "lcm.check"
 local Client = require "lcm.client"
