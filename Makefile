@@ -228,7 +228,8 @@ lint: check-version
 	    bench/bench_host.c
 
 # The version is written once, in VERSION; the rockspec is generated from its template
-# and committed (luarocks needs a file), and this check keeps the two from drifting.
+# and committed (luarocks needs a file), and this check keeps the two from drifting, and
+# debian/changelog (whose entries are written by hand) from naming another version.
 rockspec:
 	sed 's/@VERSION@/$(VERSION)/g' rockspec/lcm.rockspec.in > $(ROCKSPEC)
 
@@ -238,6 +239,8 @@ check-version:
 	    { echo "$(ROCKSPEC) is out of date: run make rockspec"; exit 1; }
 	@test "$$(ls rockspec/*.rockspec)" = "$(ROCKSPEC)" || \
 	    { echo "stale rockspecs in rockspec/"; exit 1; }
+	@test "$$(sed -n '1s/^lcm (\([^)]*\)).*/\1/p' debian/changelog)" = "$(VERSION)" || \
+	    { echo "debian/changelog's version is not $(VERSION): add an entry (dch -v $(VERSION))"; exit 1; }
 
 # Where make install puts things (luarocks passes its own: rockspec/lcm.rockspec.in).
 INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_ABI)

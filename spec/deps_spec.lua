@@ -67,3 +67,30 @@ describe("on a bare machine", function()
     assert.truthy(out:find("sh tools/deps.sh", 1, true), out)
   end)
 end)
+
+describe("the build as a packager runs it", function()
+  -- The commands make would run (-n) for lcm.core, with flags from the environment.
+  local function plan(env, args)
+    local build = sim.tmpname()
+    local out, ok = sim.run(sim.ENV .. env .. " env -u MAKEFLAGS -u MAKELEVEL make -n --no-print-directory module " ..
+                            "LUA_VERSION=5.4 BUILD=" .. build .. " " .. (args or ""))
+    assert.is_true(ok, out)
+    return (out:gsub("\\\n", "")) -- the recipe's continued lines as one
+  end
+
+  it("CPPFLAGS, CFLAGS and LDFLAGS from the environment reach the compile and the link", function()
+    local out = plan("CPPFLAGS=-DLCM_PKG_CPP CFLAGS='-O1 -DLCM_PKG_C' LDFLAGS=-Wl,-z,now")
+    local cc = out:match("[^\n]*%-o %S+/lcm/core%.so[^\n]*")
+    assert.truthy(cc, out)
+    for _, flag in ipairs { "-DLCM_PKG_CPP", "-O1 -DLCM_PKG_C", "-Wl,-z,now", "-fvisibility=hidden", "-Werror" } do
+      assert.truthy(cc:find(flag, 1, true), flag .. " missing from: " .. cc)
+    end
+  end)
+
+  it("WERROR=0 drops -Werror, LUA_CFLAGS replaces the headers pkg-config finds", function()
+    local cc = plan("", "WERROR=0 LUA_CFLAGS=-I/opt/lua54/include")
+    assert.is_nil(cc:find("-Werror ", 1, true), cc)
+    assert.truthy(cc:find("-I/opt/lua54/include", 1, true), cc)
+    assert.is_nil(cc:find("/usr/include/lua5.4", 1, true), cc)
+  end)
+end)

@@ -22,7 +22,7 @@ esac
 pkgs="$pkgs ${LCM_DEPS_EXTRA:-}"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
-    echo "deps: not a Debian system (no dpkg-query); install the equivalents of:" $pkgs >&2
+    echo "deps: not a Debian system (no dpkg-query); install the equivalents of: $pkgs" >&2
     exit 1
 fi
 missing=""
