@@ -85,8 +85,8 @@ CORE_GEN := $(BUILD)/lua_modules.h
 # busted as a Lua module of the interpreter under test (whatever installed it).
 BUSTED   ?= $(LUA) tools/busted.lua
 
-.PHONY: all module deps demo test lint install install-module install-bin install-sim uninstall clean rockspec check-version asan \
-        valgrind fuzz embed-san bench deb
+.PHONY: all module deps demo test lint install install-module install-bin install-sim uninstall clean \
+        rockspec check-version asan valgrind fuzz embed-san bench deb
 
 EMBED    := $(BUILD)/lcm-embed
 

@@ -44,6 +44,19 @@ local function make(args)
   return sim.run(sim.ENV .. "env -u MAKEFLAGS -u MAKELEVEL make --no-print-directory " .. args)
 end
 
+-- make ARGS into a fresh DESTDIR, which it returns; make must succeed.
+local function install(args)
+  local dest = sim.tmpname()
+  local out, ok = make(args .. " DESTDIR=" .. dest)
+  assert.is_true(ok, out)
+  return dest
+end
+
+-- The files under dir, one "./path" a line, sorted.
+local function files(dir)
+  return (sim.run("cd " .. dir .. " && find . -type f | sort"))
+end
+
 describe("installing", function()
   local s, version
   setup(function()
@@ -81,9 +94,7 @@ describe("installing", function()
 
     -- The same module as make's: the exports and the embedded modules (names, the
     -- sources they were compiled from, the form loaded).
-    local dest = sim.tmpname()
-    out, ok = make("install LUA_VERSION=5.4 PREFIX=/usr DESTDIR=" .. dest)
-    assert.is_true(ok, out)
+    local dest = install("install LUA_VERSION=5.4 PREFIX=/usr")
     local make_lib = dest .. "/usr/lib/lua/5.4"
     local make_out = use("lua5.4", dest .. "/usr/share/lua/5.4", make_lib, s.url)
     local make_exports = exports(make_lib .. "/lcm/core.so")
@@ -95,11 +106,9 @@ describe("installing", function()
   end)
 
   it("make install: the module, lcm.lua and the commands for that Lua, nothing else", function()
-    local dest = sim.tmpname()
-    local out, ok = make("install LUA_VERSION=5.4 PREFIX=/usr/local DESTDIR=" .. dest)
-    assert.is_true(ok, out)
+    local dest = install("install LUA_VERSION=5.4 PREFIX=/usr/local")
     local prefix = dest .. "/usr/local"
-    local files = sim.run("cd " .. dest .. " && find . -type f | sort")
+    local installed = files(dest)
     local shebang = (sim.read(prefix .. "/bin/lcm-flush-outbox") or ""):match("^[^\n]*")
     -- The installed command, run through its #! line, flushes an (empty) outbox.
     local outbox = sim.tmpname()
@@ -108,7 +117,7 @@ describe("installing", function()
                                           prefix .. "/share/lua/5.4", prefix .. "/lib/lua/5.4", prefix, outbox))
     os.execute("rm -rf " .. dest .. " " .. outbox)
     assert.equal("./usr/local/bin/lcm-flush-outbox\n./usr/local/lib/lua/5.4/lcm/core.so\n" ..
-                 "./usr/local/share/lua/5.4/lcm.lua\n", files)
+                 "./usr/local/share/lua/5.4/lcm.lua\n", installed)
     assert.equal("#!/usr/bin/lua5.4", shebang)
     assert.equal("sent 0, failed 0 (see dead.log), remaining 0, damaged 0\n", flushed)
   end)
@@ -123,18 +132,14 @@ describe("installing", function()
     assert.is_nil(out:find("microhttpd", 1, true), out)
     assert.is_nil(out:find("lua5.4", 1, true), out)
 
-    local dest = sim.tmpname()
-    out, ok = make("install-sim PREFIX=/usr DESTDIR=" .. dest)
-    local files = sim.run("cd " .. dest .. " && find . -type f")
+    local dest = install("install-sim PREFIX=/usr")
+    local installed = files(dest)
     os.execute("rm -rf " .. dest)
-    assert.is_true(ok, out)
-    assert.equal("./usr/bin/lcm-sim\n", files)
+    assert.equal("./usr/bin/lcm-sim\n", installed)
   end)
 
   it("one tree for Lua 5.1 and LuaJIT: each loads the same core.so and its own bytecode", function()
-    local dest = sim.tmpname()
-    local out, ok = make("install LUA_VERSION=5.1 PREFIX=/usr DESTDIR=" .. dest)
-    assert.is_true(ok, out)
+    local dest = install("install LUA_VERSION=5.1 PREFIX=/usr")
     local share, lib = dest .. "/usr/share/lua/5.1", dest .. "/usr/lib/lua/5.1"
     local puc, puc_ok = use("lua5.1", share, lib, s.url)
     local jit, jit_ok = use("luajit", share, lib, s.url)
