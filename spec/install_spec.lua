@@ -57,6 +57,24 @@ local function files(dir)
   return (sim.run("cd " .. dir .. " && find . -type f | sort"))
 end
 
+-- luarocks make, for lua_version, with more arguments, from a copy of the tree (to check
+-- that the build leaves nothing outside build/) into a fresh tree, which it returns.
+-- --deps-mode=none: lua-cjson comes from Debian's lua-cjson package, not a rock.
+local function rock(lua_version, args)
+  local tree, src = sim.tmpname(), sim.tmpname()
+  local out, ok = sim.run(sim.ENV .. "mkdir -p " .. src .. " && git ls-files -z | xargs -0 cp --parents -t " .. src)
+  assert.is_true(ok, out)
+  local version = sim.read("VERSION"):match("^(%S+)")
+  out, ok = sim.run(sim.ENV .. "cd " .. src .. " && luarocks --lua-version " .. lua_version .. " make" ..
+                    " --deps-mode=none --tree " .. tree .. " rockspec/lcm-" .. version .. "-1.rockspec " .. args)
+  local stray = sim.run("cd " .. src .. " && find . -path ./build -prune -o \\( -name '*.so' -o -name '*.o' \\)" ..
+                        " -print")
+  os.execute("rm -rf " .. src)
+  assert.is_true(ok, out)
+  assert.equal("", stray)
+  return tree
+end
+
 describe("installing", function()
   local s, version
   setup(function()
@@ -66,22 +84,9 @@ describe("installing", function()
   teardown(function() s:stop() end)
 
   it("luarocks make builds the core.so make builds and installs the commands", function()
-    local tree, src = sim.tmpname(), sim.tmpname()
-    -- A copy of the tree, to check that the build leaves nothing outside build/.
-    local out, ok = sim.run(sim.ENV .. "mkdir -p " .. src .. " && git ls-files -z | xargs -0 cp --parents -t " .. src)
-    assert.is_true(ok, out)
-    -- --deps-mode=none: lua-cjson comes from Debian's lua-cjson package, not a rock.
-    out, ok = sim.run(sim.ENV .. "cd " .. src .. " && luarocks --lua-version 5.4 make --deps-mode=none" ..
-                      " --tree " .. tree .. " rockspec/lcm-" .. version .. "-1.rockspec")
-    assert.is_true(ok, out)
-    local stray = sim.run("cd " .. src .. " && find . -path ./build -prune -o \\( -name '*.so' -o -name '*.o' \\)" ..
-                          " -print")
-    os.execute("rm -rf " .. src)
-    assert.equal("", stray)
-
+    local tree = rock("5.4", "")
     local lib = tree .. "/lib/lua/5.4"
-    local rock_out
-    rock_out, ok = use("lua5.4", tree .. "/share/lua/5.4", lib, s.url)
+    local rock_out, ok = use("lua5.4", tree .. "/share/lua/5.4", lib, s.url)
     local rock_exports = exports(lib .. "/lcm/core.so")
     -- The command luarocks wrapped; a tree of one's own is on the path by LUA_PATH/LUA_CPATH.
     local usage = sim.run(string.format(sim.ENV .. "cd / && env -u LCM_URL LUA_PATH='%s/?.lua;;' " ..
@@ -103,6 +108,18 @@ describe("installing", function()
     assert.equal(make_exports, rock_exports)
     assert.equal(make_out:match("[^\t]*\n$"), rock_out:match("[^\t]*\n$"))
     assert.truthy(rock_out:find("lcm.retry=%d+/lua5.4"), rock_out)
+  end)
+
+  it("luarocks for LuaJIT builds the 5.1 module with PUC 5.1's headers: it serves lua5.1 too", function()
+    -- luarocks configured for LuaJIT passes LuaJIT's interpreter and headers.
+    local tree = rock("5.1", "LUA=/usr/bin/luajit LUA_INCDIR=/usr/include/luajit-2.1")
+    local share, lib = tree .. "/share/lua/5.1", tree .. "/lib/lua/5.1"
+    local puc, puc_ok = use("lua5.1", share, lib, s.url)
+    local jit, jit_ok = use("luajit", share, lib, s.url)
+    os.execute("rm -rf " .. tree)
+    assert.is_true(puc_ok, puc)
+    assert.is_true(jit_ok, jit)
+    assert.equal(puc:gsub("lua5%.1", "luajit"), jit)
   end)
 
   it("make install: the module, lcm.lua and the commands for that Lua, nothing else", function()
