@@ -17,13 +17,14 @@ local lua_file, so_file = where("lcm", package.path), where("lcm.core", package.
 assert(lua_file and lua_file:find("^/usr/share/lua/"), "lcm.lua not from /usr/share/lua: " .. tostring(lua_file))
 assert(so_file and so_file:find("^/usr/lib/[^/]+/lua/"), "lcm.core not from /usr/lib: " .. tostring(so_file))
 
-local _, forms = require("lcm.core").embedded()
+-- Every embedded module: lcm loads them all when required.
+local sums, forms = require("lcm.core").embedded()
 local n = 0
-for name, form in pairs(forms) do
-  assert(form == vm, name .. " was loaded as " .. form .. ", not as " .. vm .. " bytecode")
+for name in pairs(sums) do
+  assert(forms[name] == vm, name .. " was loaded as " .. tostring(forms[name]) .. ", not as " .. vm .. " bytecode")
   n = n + 1
 end
-assert(n == 5, "expected 5 embedded modules loaded, got " .. n)
+assert(n > 0, "lcm.core carries no embedded Lua modules")
 
 local client = assert(lcm.new { url = assert(os.getenv("LCM_URL"), "LCM_URL"), source = "smoke" })
 local list = assert(client:get_outcomes("", lcm.MANUAL))
