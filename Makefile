@@ -58,8 +58,17 @@ $(BUILD)/lua_modules.h: $(LUA_MODULES) tools/embed_lua.lua
 	@mkdir -p $(@D)
 	$(LUA) tools/embed_lua.lua --dump $@ $(foreach f,$(LUA_MODULES),lcm.$(basename $(notdir $(f)))=$(f))
 
+# The CURLE_* table from the curl/curl.h the module is built against, with the decision for
+# each code in csrc/curl_codes.txt: the build fails when the header has a code it lacks.
+CURL_H := $(sort $(shell printf '\043include <curl/curl.h>\n' | $(CC) $(call pc,--cflags,libcurl) -M -E - 2>/dev/null | \
+            tr ' \\' '\n\n' | grep '/curl/curl\.h$$'))
+$(BUILD)/curl_codes.h: csrc/curl_codes.txt tools/curl_codes.lua $(CURL_H) Makefile
+	@mkdir -p $(@D)
+	printf '\043include <curl/curl.h>\n' | $(CC) $(call pc,--cflags,libcurl) -E - | \
+	    lua5.4 tools/curl_codes.lua csrc/curl_codes.txt $@
+
 # The module does not link liblua: the host (lua, FreeSWITCH, Asterisk) provides it.
-$(CORE): $(CORE_SRC) $(CORE_HDR) $(BUILD)/lua_modules.h VERSION Makefile
+$(CORE): $(CORE_SRC) $(CORE_HDR) $(BUILD)/lua_modules.h $(BUILD)/curl_codes.h VERSION Makefile
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) $(SANITIZE) $(DEFS) -DLCM_EMBED_LUA -I$(BUILD) -fPIC -fvisibility=hidden \
 	    $(call pc,--cflags,$(LUA_PC)) $(call pc,--cflags,libcurl) \
@@ -150,9 +159,9 @@ valgrind: deps
 
 FUZZ_SECONDS ?= 60
 FUZZ := build/fuzz-answer
-$(FUZZ): fuzz/answer_fuzz.c $(CORE_SRC) $(CORE_HDR) VERSION Makefile
+$(FUZZ): fuzz/answer_fuzz.c $(CORE_SRC) $(CORE_HDR) $(BUILD)/curl_codes.h VERSION Makefile
 	@mkdir -p $(@D)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined $(DEFS) -Icsrc $(call pc,--cflags,lua5.4) \
+	clang -g -O1 -fsanitize=fuzzer,address,undefined $(DEFS) -Icsrc -I$(BUILD) $(call pc,--cflags,lua5.4) \
 	    $(call pc,--cflags,libcurl) -o $@ fuzz/answer_fuzz.c $(CORE_SRC) \
 	    $(call pc,--libs,lua5.4) $(call pc,--libs,libcurl) -lz -ldl -pthread
 
@@ -185,10 +194,15 @@ lint: check-version
 
 # The version is written once, in VERSION; the rockspec is generated from its template
 # and committed (luarocks needs a file), and this check keeps the two from drifting.
-rockspec:
+# luarocks' builtin backend cannot run the generator: it compiles with a copy of the CURLE_*
+# table made here (rockspec/curl_codes.h), kept equal to the build's by check-version.
+rockspec: $(BUILD)/curl_codes.h
 	sed 's/@VERSION@/$(VERSION)/g' rockspec/lcm.rockspec.in > $(ROCKSPEC)
+	cp $(BUILD)/curl_codes.h rockspec/curl_codes.h
 
-check-version:
+check-version: $(BUILD)/curl_codes.h
+	@cmp -s $(BUILD)/curl_codes.h rockspec/curl_codes.h || \
+	    { echo "rockspec/curl_codes.h is out of date: run make rockspec"; exit 1; }
 	@test -f $(ROCKSPEC) || { echo "missing $(ROCKSPEC): run make rockspec"; exit 1; }
 	@sed 's/@VERSION@/$(VERSION)/g' rockspec/lcm.rockspec.in | cmp -s - $(ROCKSPEC) || \
 	    { echo "$(ROCKSPEC) is out of date: run make rockspec"; exit 1; }

@@ -40,7 +40,8 @@ build = {
          sources = { "csrc/core.c", "csrc/codec.c", "csrc/error.c", "csrc/http.c", "csrc/outbox.c",
                      "csrc/clock.c", "csrc/random.c", "csrc/module.c" },
          defines = { 'LCM_VERSION="0.1.0"', "_DEFAULT_SOURCE" },
-         incdirs = { "csrc", "$(CURL_INCDIR)" },
+         -- rockspec/: curl_codes.h, the CURLE_* table (make rockspec; the Makefile generates it)
+         incdirs = { "csrc", "rockspec", "$(CURL_INCDIR)" },
          libdirs = { "$(CURL_LIBDIR)" },
          libraries = { "curl", "z", "dl", "pthread" },
       },
