@@ -269,6 +269,14 @@ function M.new(o)
   local fixed = { "Content-Type: application/json", "Accept: application/json", "Expect:" }
   if o.bearer_token then fixed[#fixed + 1] = "Authorization: Bearer " .. o.bearer_token end
   for _, h in ipairs(o.headers or {}) do fixed[#fixed + 1] = h end
+  -- nil, err when libcurl cannot be set up (its global init failed, out of memory).
+  local http, err = core.http {
+    headers = fixed,
+    ca_file = o.ca_file, insecure = o.insecure, proxy = o.proxy, user_agent = o.user_agent,
+    username = o.username, password = o.password, max_response_bytes = o.max_response_bytes,
+    share = o.share,
+  }
+  if not http then return nil, err end
   local self = setmetatable({
     url = o.url,
     urls = {}, -- subtopic -> url with {subtopic} replaced
@@ -281,12 +289,7 @@ function M.new(o)
     budget = o.retry_budget and retry.budget(o.retry_budget) or nil,
     logger = o.logger,
     sleep = o.sleep or core.sleep,
-    http = core.http {
-      headers = fixed,
-      ca_file = o.ca_file, insecure = o.insecure, proxy = o.proxy, user_agent = o.user_agent,
-      username = o.username, password = o.password, max_response_bytes = o.max_response_bytes,
-      share = o.share,
-    },
+    http = http,
   }, Client)
   if o.insecure then self:_log("warn", "TLS certificate verification is disabled (insecure = true)") end
   return self
