@@ -73,6 +73,14 @@ local function finish(err, subtopic, attempts)
   return nil, err
 end
 
+-- The error of a call that was attempted: counted, judged (err.recorded) and logged.
+function Client:_fail(err, subtopic, attempts, earlier)
+  err.subtopic, err.attempts = subtopic, attempts
+  set_recorded(err, subtopic, earlier)
+  self:_log("error", tostring(err))
+  return nil, err
+end
+
 -- Sends one encoded request body and returns the answer's `message` table, the attempts it
 -- took and whether an attempt before the last may have reached LCM; or nil, err. Retries
 -- what is retryable.
@@ -124,10 +132,7 @@ function Client:_send(subtopic, body, key)
               subtopic, attempt, tostring(err.code or err.status or err.kind), wait)
     safe_call(self.sleep, wait)
   end
-  err.subtopic, err.attempts = subtopic, attempt
-  set_recorded(err, subtopic, earlier)
-  self:_log("error", tostring(err))
-  return nil, err
+  return self:_fail(err, subtopic, attempt, earlier)
 end
 
 -- A Get... (or any other non-Set) request: encodes data, returns the answer's `message`.
@@ -146,12 +151,7 @@ function Client:_replay(rec)
   if not message then return nil, err end
   local ok
   ok, err = outcomes.set_result(message, rec.callid)
-  if not ok then
-    err.subtopic, err.attempts = rec.subtopic, attempts
-    set_recorded(err, rec.subtopic, earlier)
-    self:_log("error", tostring(err))
-    return nil, err
-  end
+  if not ok then return self:_fail(err, rec.subtopic, attempts, earlier) end
   return message
 end
 
@@ -198,7 +198,7 @@ function Client:get_outcomes(callid, call_type)
   if not message then return nil, err end
   local list
   list, err = outcomes.from_message(message)
-  if not list then return finish(err, SUBTOPIC, attempts) end
+  if not list then return self:_fail(err, SUBTOPIC, attempts) end
   return list
 end
 
