@@ -105,6 +105,16 @@ $(BUILD)/lua_modules.h: $(LUA_MODULES) tools/embed_lua.lua Makefile
 	$(LUA) tools/embed_lua.lua $(foreach l,$(DUMP_LUA),--dump $(l)) --source $@ \
 	    $(foreach f,$(LUA_MODULES),lcm.$(basename $(notdir $(f)))=$(f))
 
+# The CURLE_* table from the curl/curl.h the module is built against, with the decision for
+# each code in csrc/curl_codes.txt: the build fails when the header has a code it lacks.
+# (After an upgrade of libcurl's headers, `make clean`: the header is not a prerequisite,
+# because finding it needs the compiler, and make reads prerequisites before deps exist.)
+CORE_GEN += $(BUILD)/curl_codes.h
+$(BUILD)/curl_codes.h: csrc/curl_codes.txt tools/curl_codes.lua Makefile
+	@mkdir -p $(@D)
+	printf '\043include <curl/curl.h>\n' | $(CC) $(CPPFLAGS) $(call pc,--cflags,libcurl) -E - | \
+	    $(LUA) tools/curl_codes.lua csrc/curl_codes.txt $@
+
 # The module does not link liblua: the host (lua, FreeSWITCH, Asterisk) provides it.
 $(CORE): $(CORE_SRC) $(CORE_HDR) $(CORE_GEN) VERSION Makefile
 	@mkdir -p $(@D)
@@ -200,9 +210,9 @@ valgrind: deps
 
 FUZZ_SECONDS ?= 60
 FUZZ := build/fuzz-answer
-$(FUZZ): fuzz/answer_fuzz.c $(CORE_SRC) $(CORE_HDR) VERSION Makefile
+$(FUZZ): fuzz/answer_fuzz.c $(CORE_SRC) $(CORE_HDR) $(BUILD)/curl_codes.h VERSION Makefile
 	@mkdir -p $(@D)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined $(DEFS) -Icsrc $(call pc,--cflags,lua5.4) \
+	clang -g -O1 -fsanitize=fuzzer,address,undefined $(DEFS) -Icsrc -I$(BUILD) $(call pc,--cflags,lua5.4) \
 	    $(call pc,--cflags,libcurl) -o $@ fuzz/answer_fuzz.c $(CORE_SRC) \
 	    $(call pc,--libs,lua5.4) $(call pc,--libs,libcurl) -lz -ldl -pthread
 

@@ -15,6 +15,10 @@
 
 #define LCM_HTTP_MT "lcm.http"
 #define KEEP_BUFFER (256 * 1024) /* larger answers' buffers are freed after use */
+#define MAX_RETRY_AFTER 86400L   /* seconds: a server's Retry-After is clamped to a day */
+/* The ranges of the numeric options; the Lua layer checks them first (README, "Options"). */
+#define MAX_TIMEOUT_MS 86400000
+#define MAX_RESPONSE_BYTES 1073741824
 
 typedef struct {
     CURL *curl;
@@ -77,36 +81,28 @@ static void global_init(void)
     }
 }
 
-#define CODE(x) {CURLE_##x, #x}
-static const struct {
+/* Every CURLE_* code of the libcurl the module is built against, with lcm's decision for it:
+ * csrc/curl_codes.txt, turned into curl_codes.h by tools/curl_codes.lua at build time. */
+#include "curl_codes.h"
+
+static const struct curl_code {
     CURLcode code;
     const char *name;
+    unsigned char retryable; /* the same request may succeed if sent again */
+    unsigned char early;     /* may fail before the request left: see request_left */
 } curl_codes[] = {
-    CODE(UNSUPPORTED_PROTOCOL), CODE(FAILED_INIT), CODE(URL_MALFORMAT), CODE(NOT_BUILT_IN),
-    CODE(COULDNT_RESOLVE_PROXY), CODE(COULDNT_RESOLVE_HOST), CODE(COULDNT_CONNECT),
-    CODE(WEIRD_SERVER_REPLY), CODE(HTTP2), CODE(PARTIAL_FILE), CODE(WRITE_ERROR),
-    CODE(READ_ERROR), CODE(OUT_OF_MEMORY), CODE(OPERATION_TIMEDOUT), CODE(SSL_CONNECT_ERROR),
-    CODE(BAD_FUNCTION_ARGUMENT), CODE(TOO_MANY_REDIRECTS), CODE(GOT_NOTHING),
-    CODE(SEND_ERROR), CODE(RECV_ERROR), CODE(SSL_CERTPROBLEM), CODE(SSL_CIPHER),
-    CODE(PEER_FAILED_VERIFICATION), CODE(BAD_CONTENT_ENCODING), CODE(FILESIZE_EXCEEDED),
-    CODE(LOGIN_DENIED), CODE(SSL_CACERT_BADFILE), CODE(SSL_ISSUER_ERROR), CODE(HTTP2_STREAM),
-    CODE(PROXY), CODE(SSL_CRL_BADFILE), CODE(SSL_PINNEDPUBKEYNOTMATCH),
+#define X(name, retryable, early) {CURLE_##name, #name, retryable, early},
+    LCM_CURL_CODES(X)
+#undef X
 };
-#undef CODE
 
-/* Failures that the same request cannot cure by being sent again. */
-static int permanent(CURLcode code)
+static const struct curl_code *find_code(CURLcode rc)
 {
-    switch (code) {
-    case CURLE_UNSUPPORTED_PROTOCOL: case CURLE_URL_MALFORMAT: case CURLE_NOT_BUILT_IN:
-    case CURLE_OUT_OF_MEMORY: case CURLE_BAD_FUNCTION_ARGUMENT: case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER: case CURLE_PEER_FAILED_VERIFICATION: case CURLE_LOGIN_DENIED:
-    case CURLE_SSL_CACERT_BADFILE: case CURLE_SSL_ISSUER_ERROR: case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-        return 1;
-    default:
-        return 0;
-    }
+    size_t i;
+    for (i = 0; i < sizeof curl_codes / sizeof curl_codes[0]; i++)
+        if (curl_codes[i].code == rc)
+            return &curl_codes[i];
+    return NULL;
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
@@ -151,13 +147,16 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
             value[j++] = data[i++];
         value[j] = '\0';
         if (j > 0 && isdigit((unsigned char)value[0])) {
-            char *end;
-            long s = strtol(value, &end, 10);
-            h->retry_after = *end == '\0' && s >= 0 ? s : -1;
+            /* Clamped while reading: strtol would saturate at LONG_MAX, and later
+             * arithmetic on it (seconds to ms) would overflow. */
+            long secs = 0;
+            for (i = 0; i < j && isdigit((unsigned char)value[i]); i++)
+                secs = secs >= MAX_RETRY_AFTER ? MAX_RETRY_AFTER : secs * 10 + (value[i] - '0');
+            h->retry_after = i == j ? (secs > MAX_RETRY_AFTER ? MAX_RETRY_AFTER : secs) : -1;
         } else if (j > 0) {
             time_t at = curl_getdate(value, NULL); /* the HTTP-date form */
             time_t now = time(NULL);
-            h->retry_after = at < 0 ? -1 : at > now ? (long)(at - now) : 0;
+            h->retry_after = at < 0 ? -1 : at <= now ? 0 : at - now > MAX_RETRY_AFTER ? MAX_RETRY_AFTER : (long)(at - now);
         }
     }
     return n;
@@ -183,24 +182,43 @@ static void opt_string(lua_State *L, http_t *h, const char *name, CURLoption opt
     lua_pop(L, 1);
 }
 
+/* libcurl could not be set up (at run time: out of memory, a TLS library that failed to
+ * initialise): nil, err, not a raise inside lcm.new. */
+static int init_failed(lua_State *L, CURLcode rc, const char *what)
+{
+    const struct curl_code *c = find_code(rc);
+    lua_pushfstring(L, "%s: %s", what, curl_easy_strerror(rc));
+    lcm_error_push(L, "transport", c != NULL ? c->name : "FAILED_INIT", lua_tostring(L, -1));
+    lua_remove(L, -2);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "sent");
+    return lcm_error_return(L);
+}
+
 /* core.http{ headers=, ca_file=, insecure=, proxy=, user_agent=, username=, password=,
- *            max_response_bytes=, share= } -> client. Options are checked by the Lua layer;
- * a wrong type here is a programming error and raises. */
+ *            max_response_bytes=, share= } -> client | nil, err. Options are checked by the
+ * Lua layer; a wrong type or a number out of range here is a programming error and raises. */
 static int http_new(lua_State *L)
 {
     http_t *h;
+    lua_Number max = 1024 * 1024;
     luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "max_response_bytes");
+    if (!lua_isnil(L, -1)) {
+        max = lua_tonumber(L, -1);
+        if (lua_type(L, -1) != LUA_TNUMBER || !(max >= 1 && max <= MAX_RESPONSE_BYTES))
+            return luaL_argerror(L, 1, "max_response_bytes out of range (1..1073741824)");
+    }
+    lua_pop(L, 1);
     if (global_status != CURLE_OK)
-        return luaL_error(L, "lcm: curl_global_init failed: %s", curl_easy_strerror(global_status));
+        return init_failed(L, global_status, "curl_global_init failed");
     h = lua_newuserdata(L, sizeof *h);
     memset(h, 0, sizeof *h);
     luaL_setmetatable(L, LCM_HTTP_MT);
     h->curl = curl_easy_init();
     if (h->curl == NULL)
-        return luaL_error(L, "lcm: curl_easy_init failed");
-    lua_getfield(L, 1, "max_response_bytes");
-    h->max = (size_t)luaL_optnumber(L, -1, 1024 * 1024);
-    lua_pop(L, 1);
+        return init_failed(L, CURLE_FAILED_INIT, "curl_easy_init failed");
+    h->max = (size_t)max;
 
     curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L); /* threaded hosts: no SIGALRM for DNS */
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -251,37 +269,53 @@ static int http_new(lua_State *L)
     return 1;
 }
 
+/* Whether any byte of the request may have left this machine, after a failed perform.
+ * False only for a failure that can happen before sending (the code's phase) when libcurl
+ * also reports that nothing was sent: CURLINFO_REQUEST_SIZE counts the request bytes written
+ * to the socket and, like the pre-transfer time (set once connected and about to send), is
+ * reset at the start of every transfer (Curl_initinfo). */
+static int request_left(http_t *h, const struct curl_code *c)
+{
+    long size = 1;
+    curl_off_t pretransfer = 1;
+    if (c == NULL || !c->early)
+        return 1;
+    if (curl_easy_getinfo(h->curl, CURLINFO_REQUEST_SIZE, &size) != CURLE_OK ||
+        curl_easy_getinfo(h->curl, CURLINFO_PRETRANSFER_TIME_T, &pretransfer) != CURLE_OK)
+        return 1;
+    return size != 0 || pretransfer != 0;
+}
+
+/* Pushes the error of a failed perform: {kind, code, message, retryable, sent}. */
 static void push_curl_error(lua_State *L, http_t *h, CURLcode rc)
 {
-    const char *name = NULL, *msg = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
-    size_t i;
-    int named_here = 0;
+    const char *msg = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
+    const struct curl_code *c = find_code(rc);
     if (h->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
         lua_pushfstring(L, "the answer is larger than max_response_bytes (%d)", (int)h->max);
         lcm_error_push(L, "protocol", "TOO_LARGE", lua_tostring(L, -1));
         lua_remove(L, -2);
-        return;
-    }
-    if (h->oom) {
+    } else if (h->oom) {
         lcm_error_push(L, "transport", "OUT_OF_MEMORY", "out of memory while reading the answer");
-        return;
+    } else {
+        if (c != NULL) {
+            lcm_error_push(L, rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "transport", c->name, msg);
+        } else { /* a code newer than the curl.h the module was built against */
+            lua_pushfstring(L, "CURLE_%d", (int)rc);
+            lcm_error_push(L, "transport", lua_tostring(L, -1), msg);
+            lua_remove(L, -2);
+        }
+        lua_pushboolean(L, c == NULL || c->retryable);
+        lua_setfield(L, -2, "retryable");
     }
-    for (i = 0; i < sizeof curl_codes / sizeof curl_codes[0]; i++)
-        if (curl_codes[i].code == rc)
-            name = curl_codes[i].name;
-    if (name == NULL) {
-        name = lua_pushfstring(L, "CURLE_%d", (int)rc);
-        named_here = 1;
-    }
-    lcm_error_push(L, rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "transport", name, msg);
-    if (named_here)
-        lua_remove(L, -2);
-    lua_pushboolean(L, !permanent(rc));
-    lua_setfield(L, -2, "retryable");
+    lua_pushboolean(L, request_left(h, c));
+    lua_setfield(L, -2, "sent");
 }
 
 /* client:perform(url, body, idempotency_key|nil, timeout_ms, connect_timeout_ms)
- *   -> status, body, retry_after_seconds|nil  |  nil, err */
+ *   -> status, body, retry_after_seconds|nil  |  nil, err
+ * Timeouts 1..86400000 ms, else an argument error. Every err of a failed transfer has
+ * err.sent: false only when provably no byte of the request left this machine. */
 static int http_perform(lua_State *L)
 {
     http_t *h = check_open(L);
@@ -297,8 +331,8 @@ static int http_perform(lua_State *L)
     url = luaL_checkstring(L, 2);
     body = luaL_checklstring(L, 3, &body_len);
     key = luaL_optlstring(L, 4, NULL, &key_len);
-    timeout = (long)luaL_checknumber(L, 5);
-    connect_timeout = (long)luaL_checknumber(L, 6);
+    timeout = (long)lcm_checkrange(L, 5, 1, MAX_TIMEOUT_MS);
+    connect_timeout = (long)lcm_checkrange(L, 6, 1, MAX_TIMEOUT_MS);
     if (key != NULL && key_len > sizeof key_header - 32)
         return luaL_argerror(L, 4, "idempotency key too long");
 
@@ -377,6 +411,25 @@ static int http_curl_version(lua_State *L)
     return 1;
 }
 
+/* core.curl_codes() -> { [number] = { name =, retryable =, phase = "connect"|"transfer" } }:
+ * the table err.code and err.retryable come from, for specs and curious hosts. */
+static int http_curl_codes(lua_State *L)
+{
+    size_t i;
+    lua_createtable(L, 0, (int)(sizeof curl_codes / sizeof curl_codes[0]));
+    for (i = 0; i < sizeof curl_codes / sizeof curl_codes[0]; i++) {
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, curl_codes[i].name);
+        lua_setfield(L, -2, "name");
+        lua_pushboolean(L, curl_codes[i].retryable);
+        lua_setfield(L, -2, "retryable");
+        lua_pushstring(L, curl_codes[i].early ? "connect" : "transfer");
+        lua_setfield(L, -2, "phase");
+        lua_rawseti(L, -2, (int)curl_codes[i].code);
+    }
+    return 1;
+}
+
 void lcm_http_open(lua_State *L)
 {
     static const luaL_Reg methods[] = {{"perform", http_perform}, {"close", http_close}, {NULL, NULL}};
@@ -386,6 +439,8 @@ void lcm_http_open(lua_State *L)
     lua_setfield(L, -2, "http");
     lua_pushcfunction(L, http_curl_version);
     lua_setfield(L, -2, "curl_version");
+    lua_pushcfunction(L, http_curl_codes);
+    lua_setfield(L, -2, "curl_codes");
     lua_pushboolean(L, global_share != NULL);
     lua_setfield(L, -2, "shared_cache");
 }

@@ -73,6 +73,14 @@ local function finish(err, subtopic, attempts)
   return nil, err
 end
 
+-- The error of a call that was attempted: counted, judged (err.recorded) and logged.
+function Client:_fail(err, subtopic, attempts, earlier)
+  err.subtopic, err.attempts = subtopic, attempts
+  set_recorded(err, subtopic, earlier)
+  self:_log("error", tostring(err))
+  return nil, err
+end
+
 -- Sends one encoded request body and returns the answer's `message` table, the attempts it
 -- took and whether an attempt before the last may have reached LCM; or nil, err. Retries
 -- what is retryable.
@@ -124,10 +132,7 @@ function Client:_send(subtopic, body, key)
               subtopic, attempt, tostring(err.code or err.status or err.kind), wait)
     safe_call(self.sleep, wait)
   end
-  err.subtopic, err.attempts = subtopic, attempt
-  set_recorded(err, subtopic, earlier)
-  self:_log("error", tostring(err))
-  return nil, err
+  return self:_fail(err, subtopic, attempt, earlier)
 end
 
 -- A Get... (or any other non-Set) request: encodes data, returns the answer's `message`.
@@ -146,12 +151,7 @@ function Client:_replay(rec)
   if not message then return nil, err end
   local ok
   ok, err = outcomes.set_result(message, rec.callid)
-  if not ok then
-    err.subtopic, err.attempts = rec.subtopic, attempts
-    set_recorded(err, rec.subtopic, earlier)
-    self:_log("error", tostring(err))
-    return nil, err
-  end
+  if not ok then return self:_fail(err, rec.subtopic, attempts, earlier) end
   return message
 end
 
@@ -198,7 +198,7 @@ function Client:get_outcomes(callid, call_type)
   if not message then return nil, err end
   local list
   list, err = outcomes.from_message(message)
-  if not list then return finish(err, SUBTOPIC, attempts) end
+  if not list then return self:_fail(err, SUBTOPIC, attempts) end
   return list
 end
 
@@ -269,6 +269,14 @@ function M.new(o)
   local fixed = { "Content-Type: application/json", "Accept: application/json", "Expect:" }
   if o.bearer_token then fixed[#fixed + 1] = "Authorization: Bearer " .. o.bearer_token end
   for _, h in ipairs(o.headers or {}) do fixed[#fixed + 1] = h end
+  -- nil, err when libcurl cannot be set up (its global init failed, out of memory).
+  local http, err = core.http {
+    headers = fixed,
+    ca_file = o.ca_file, insecure = o.insecure, proxy = o.proxy, user_agent = o.user_agent,
+    username = o.username, password = o.password, max_response_bytes = o.max_response_bytes,
+    share = o.share,
+  }
+  if not http then return nil, err end
   local self = setmetatable({
     url = o.url,
     urls = {}, -- subtopic -> url with {subtopic} replaced
@@ -281,12 +289,7 @@ function M.new(o)
     budget = o.retry_budget and retry.budget(o.retry_budget) or nil,
     logger = o.logger,
     sleep = o.sleep or core.sleep,
-    http = core.http {
-      headers = fixed,
-      ca_file = o.ca_file, insecure = o.insecure, proxy = o.proxy, user_agent = o.user_agent,
-      username = o.username, password = o.password, max_response_bytes = o.max_response_bytes,
-      share = o.share,
-    },
+    http = http,
   }, Client)
   if o.insecure then self:_log("warn", "TLS certificate verification is disabled (insecure = true)") end
   return self
