@@ -9,7 +9,11 @@ local seed = require "helpers.seed"
 local function flush(env, dir)
   local unset, set = {}, {}
   for _, name in ipairs { "LCM_URL", "LCM_BEARER_TOKEN", "LCM_CA_FILE", "LCM_SOURCE" } do
-    if env[name] then set[#set + 1] = string.format("%s='%s'", name, env[name]) else unset[#unset + 1] = "-u " .. name end
+    if env[name] then
+      set[#set + 1] = string.format("%s='%s'", name, env[name])
+    else
+      unset[#unset + 1] = "-u " .. name
+    end
   end
   local vars = { table.concat(unset, " "), table.concat(set, " ") }
   local p = assert(io.popen(sim.ENV .. "env " .. table.concat(vars, " ") .. " " .. sim.LUA ..

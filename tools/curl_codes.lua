@@ -26,7 +26,7 @@ for line in assert(io.open(data_path)):lines() do
 end
 
 -- The body of `typedef enum { CURLE_OK = 0, ... CURL_LAST } CURLcode;`
-local header = io.read("a")
+local header = io.read("*a") -- "*a": Lua 5.1 and LuaJIT build the module too
 local close = header:find("}%s*CURLcode%s*;")
 if not close then fail("no CURLcode enum in the preprocessed curl/curl.h") end
 local open = header:sub(1, close):match(".*(){")

@@ -8,6 +8,7 @@ local check = require "lcm.check"
 local outbox = require "lcm.outbox"
 local outcomes = require "lcm.outcomes"
 local retry = require "lcm.retry"
+local stats = require "lcm.stats"
 
 local M = {}
 
@@ -70,6 +71,7 @@ local function finish(err, subtopic, attempts)
   err.subtopic = subtopic
   err.attempts = attempts
   if is_set(subtopic) then err.recorded = false end
+  stats.error(err)
   return nil, err
 end
 
@@ -77,6 +79,7 @@ end
 function Client:_fail(err, subtopic, attempts, earlier)
   err.subtopic, err.attempts = subtopic, attempts
   set_recorded(err, subtopic, earlier)
+  stats.error(err)
   self:_log("error", tostring(err))
   return nil, err
 end
@@ -94,7 +97,8 @@ function Client:_send(subtopic, body, key)
     self.urls[subtopic] = url
   end
   local expect = answer_subtopic(subtopic)
-  local deadline = self.deadline_ms and core.monotonic_ms() + self.deadline_ms
+  local started = core.monotonic_ms()
+  local deadline = self.deadline_ms and started + self.deadline_ms
   local attempt, spent, earlier = 0, nil, false
   while true do
     attempt = attempt + 1
@@ -108,6 +112,7 @@ function Client:_send(subtopic, body, key)
       if message then
         if self.budget then self.budget:refund(spent) end
         self:_log("debug", "%s: HTTP %d on attempt %d", subtopic, status, attempt)
+        stats.request(subtopic, attempt, core.monotonic_ms() - started)
         return message, nil, attempt, earlier
       end
       err.retry_after = retry_after
@@ -132,6 +137,7 @@ function Client:_send(subtopic, body, key)
               subtopic, attempt, tostring(err.code or err.status or err.kind), wait)
     safe_call(self.sleep, wait)
   end
+  stats.request(subtopic, attempt, core.monotonic_ms() - started)
   return self:_fail(err, subtopic, attempt, earlier)
 end
 
@@ -169,6 +175,7 @@ function Client:_set(subtopic, data, callid)
   message, err = self:_replay(rec)
   if not message and self.outbox and (err.retryable or err.recorded == "unknown") then
     outbox.queue(self, self.outbox, rec, err)
+    stats.count("lcm_outbox_total", err.queued and "queued" or "not_queued")
   end
   return message, err
 end

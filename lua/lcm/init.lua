@@ -8,6 +8,7 @@ local core = require "lcm.core"
 local check = require "lcm.check"
 local Client = require "lcm.client"
 local retry = require "lcm.retry"
+local stats = require "lcm.stats"
 
 local lcm = {
   _VERSION = core._VERSION,
@@ -21,6 +22,10 @@ local lcm = {
   },
   null = core.null,
   is_error = core.is_error,
+  -- What lcm did in this process (every client, every Lua state and thread): a table, and
+  -- the Prometheus text format (see README, "Seeing what lcm does").
+  stats = stats.table,
+  stats_text = stats.text,
 }
 
 local DEFAULTS = {
