@@ -35,7 +35,7 @@ describe("lcm module", function()
       assert.equal("function", type(package.preload[name]), name .. " is not preloaded")
       n = n + 1
     end
-    assert.equal(5, n) -- check, client, outbox, outcomes, retry; init.lua is read from the path
+    assert.equal(7, n) -- api, check, client, dates, outbox, outcomes, retry; init.lua is read from the path
   end)
 
   it("exports only luaopen_lcm_core from the shared object", function()
