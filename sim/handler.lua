@@ -61,6 +61,24 @@ local DEFAULT_FIXTURES = {
   },
   screen_pop = { FName = "David1", LName = "Berry", Address = "Virginia", Home = "6491462346", Office = "" },
   dnc_business_fields = { "LName" }, -- GetDNCBussField
+  business_fields = { -- GetContactDetail
+    { FieldName = "FName", Value = "Test", DataType = "String", Format = "", Editable = true },
+    { FieldName = "LName", Value = "Berry", DataType = "String", Format = "", Editable = true },
+  },
+  personal_callbacks = { -- GetPersonalCallbackList (from the page's table: its sample is cut off)
+    { RowNumber = "1", CampaignID = "1", ContactID = "1001", ModeID = "3", ModeDescription = "Mobile",
+      CValue = "6591462346", CallStartDate = "02/03/2026", CallEndDate = "31/03/2026", CallStartTime = "10:15",
+      CallEndTime = "18:00" },
+    { RowNumber = "2", CampaignID = "1", ContactID = "1002", ModeID = "1", ModeDescription = "Home",
+      CValue = "6491462346", CallStartDate = "03/03/2026", CallEndDate = "03/03/2026", CallStartTime = "09:00",
+      CallEndTime = "12:00" },
+  },
+  campaign_groups = { -- GetCampaignGroups (the sample's first group; its agents from the table)
+    { Name = "AESprint_AmzQueue1", Type = "VOICE", Status = "EXECUTING",
+      Campaigns = { { ID = "testcamp", Pct = "100", Status = "EXECUTING" } },
+      Agents = { { ID = "testagent", Name = "Test Agent" } } },
+  },
+  compliance_status = "Success", -- AddCompliance's answer (the page's sample is cut off)
   mcd_campaigns = { -- GetCampaignsForMCDRequest (from the page's table)
     { CampaignId = "1", CampaignName = "Collections", ContactID = 1001, CallType = "Regular", AgentID = "",
       Mode = "Home", PhoneNo = "6491462346", AccountNumber = "5|3|1|0|0|44|1" },
@@ -171,7 +189,9 @@ end
 
 -- The other documented Set... subtopics share the seed's answer shape.
 local GENERIC_SETS = { "SetBusinessOutcomeWithComments", "SetCallOutcomeWithComments",
-                       "SetCallbackWithComments", "SetContactBusinessFields", "SetDNC" }
+                       "SetCallbackWithComments", "SetContactBusinessFields", "SetDNC",
+                       "SetPersonalCallbackWithComments", "SetBusinessOutcomeWithCallback",
+                       "SetBusinessOutcomeWithPersonalCallback", "SetNewModeNumber" }
 for _, name in ipairs(GENERIC_SETS) do
   subtopics[name] = function(data, req)
     local call, err = check_callid(data)
@@ -231,7 +251,17 @@ local SET_TYPES = {
   SetBusinessOutcomeWithComments = OUTCOME_SET,
   SetContactBusinessFields = { { "AccountNumber", is_string }, { "AgentID", is_string },
                                { "businessField", is_business_fields } },
+  SetNewModeNumber = { { "AccountNumber", is_string }, { "ModeID", is_number }, { "ContactNumber", is_string },
+                       { "DeleteOtherModes", is_boolean }, { "AgentID", is_string } },
 }
+local CALLBACK = { { "AccountNumber", is_string }, { "StartDate", is_date }, { "EndDate", is_date },
+                   { "StartTime", is_time }, { "EndTime", is_time }, { "CallbackModeID", is_number },
+                   { "UserID", is_string }, { "AgentComments", is_string }, { "LeadScore", is_number },
+                   { "TargetAmount", is_number } }
+SET_TYPES.SetPersonalCallbackWithComments = CALLBACK
+SET_TYPES.SetBusinessOutcomeWithCallback = { { "OutcomeId", is_number }, { "BusinessOutcome", is_number },
+                                             table.unpack(CALLBACK) }
+SET_TYPES.SetBusinessOutcomeWithPersonalCallback = SET_TYPES.SetBusinessOutcomeWithCallback
 for name, types in pairs(SET_TYPES) do
   local record = subtopics[name]
   subtopics[name] = function(data, req)
@@ -264,6 +294,36 @@ subtopics.GetCampaignModes = get_by_account("CampaignModes", "campaign_modes")
 subtopics.GetModeInformation = get_by_account("GetModeInformationResult", "mode_information")
 subtopics.GetScreenPopData = get_by_account("ScreenPopData", "screen_pop")
 subtopics.GetDNCBussField = get_by_account("DNCBussField", "dnc_business_fields")
+
+subtopics.GetContactDetail = get_by_account("ContactDetail", "business_fields")
+
+-- No callid: the agent's personal callbacks, StartingNoOfRecord and NoofRecords at a time.
+function subtopics.GetPersonalCallbackList(data)
+  local err = check_types(data, { { "UserID", is_string }, { "FromDate", is_date }, { "ToDate", is_date },
+                                  { "StartingNoOfRecord", is_string }, { "NoofRecords", is_string } })
+  if err then return err end
+  local first, n = tonumber(data.StartingNoOfRecord), tonumber(data.NoofRecords)
+  local page = {}
+  for i = first or 1, (first or 1) + (n or 0) - 1 do page[#page + 1] = state.fixtures.personal_callbacks[i] end
+  return answer("PersonalCallbackList", { response = page })
+end
+
+function subtopics.GetCampaignGroups(data)
+  local err = check_types(data, { { "userID", optional(is_string) } })
+  if err then return err end
+  return answer("SetCampaignGroup", { response = { CampaignGroups = state.fixtures.campaign_groups } })
+end
+
+function subtopics.AddCompliance(data, req)
+  local err = check_types(data, { { "Cvalue", is_string }, { "ChannelType", is_string }, { "UploadType", is_string },
+                                  { "Operation", is_string }, { "Campaign", optional(is_string) },
+                                  { "CampaignCategory", optional(is_string) }, { "Startdate", optional(is_datetime) },
+                                  { "EndDate", optional(is_datetime) }, { "IsBusinessFieldDNC", optional(is_boolean) },
+                                  { "CallbackModeID", optional(is_number) } })
+  if err then return err end
+  state.sets[#state.sets + 1] = { subtopic = "AddCompliance", data = data, idempotency_key = req.key }
+  return answer("AddComplianceResponse", { response = state.fixtures.compliance_status })
+end
 
 -- No callid: the contact is searched by its phone number.
 function subtopics.GetCampaignsForMCDRequest(data)

@@ -128,6 +128,71 @@ local CASES = {
       assert.is_nil(list:find("FName"))
     end,
   },
+  set_personal_callback = {
+    args = { callid = "12345", account_number = ACCOUNT, start_date = "02/03/2026", end_date = "02/03/2026",
+             start_time = "09:00", end_time = "09:30", callback_mode = 1, user_id = "1234" },
+    wire = { callid = "12345", AccountNumber = ACCOUNT, StartDate = "02/03/2026", EndDate = "02/03/2026",
+             StartTime = "09:00", EndTime = "09:30", CallbackModeID = 1, UserID = "1234", AgentComments = "",
+             LeadScore = 0, TargetAmount = 0 },
+  },
+  set_business_outcome_with_callback = {
+    args = { callid = "12345", account_number = ACCOUNT, business_outcome = 101, start_date = "02/03/2026",
+             end_date = "03/03/2026", start_time = "17:00", end_time = "09:00", callback_mode = 2, user_id = "1234" },
+    wire = { callid = "12345", AccountNumber = ACCOUNT, OutcomeId = 4, BusinessOutcome = 101, StartDate = "02/03/2026",
+             EndDate = "03/03/2026", StartTime = "17:00", EndTime = "09:00", CallbackModeID = 2, UserID = "1234",
+             AgentComments = "", LeadScore = 0, TargetAmount = 0 },
+  },
+  set_business_outcome_with_personal_callback = {
+    args = { callid = "12345", account_number = ACCOUNT, business_outcome = 102, call_outcome = "callback",
+             start_date = { year = 2026, month = 3, day = 2, hour = 9, min = 0 },
+             end_date = { year = 2026, month = 3, day = 2, hour = 10, min = 0 }, callback_mode = 3, user_id = "1234" },
+    wire = { callid = "12345", AccountNumber = ACCOUNT, OutcomeId = 4, BusinessOutcome = 102, StartDate = "02/03/2026",
+             EndDate = "02/03/2026", StartTime = "09:00", EndTime = "10:00", CallbackModeID = 3, UserID = "1234",
+             AgentComments = "", LeadScore = 0, TargetAmount = 0 },
+  },
+  set_new_mode_number = {
+    args = { callid = "12345", account_number = ACCOUNT, mode = 1, contact_number = "961084836",
+             agent_id = "testagent" },
+    wire = { callid = "12345", AccountNumber = ACCOUNT, ModeID = 1, ContactNumber = "961084836",
+             DeleteOtherModes = false, AgentID = "testagent" },
+  },
+  get_business_fields = {
+    args = { callid = "12345", account_number = ACCOUNT },
+    wire = { callid = "12345", AccountNumber = ACCOUNT },
+    result = function(list)
+      local f = list:find("lname")
+      assert.same({ "LName", "Berry", "String", "", true }, { f.name, f.value, f.data_type, f.format, f.editable })
+    end,
+  },
+  get_personal_callback_list = {
+    args = { user_id = "testagent", from_date = "01/03/2026", to_date = os.time { year = 2026, month = 3, day = 31 },
+             count = 1 },
+    wire = { UserID = "testagent", FromDate = "01/03/2026", ToDate = "31/03/2026", StartingNoOfRecord = "1",
+             NoofRecords = "1" },
+    result = function(list)
+      assert.equal(1, #list)
+      local cb = list:find("6591462346")
+      assert.same({ 1, 1001, 3, "Mobile", "02/03/2026", "18:00" },
+                  { cb.row, cb.contact_id, cb.mode_id, cb.mode_description, cb.start_date, cb.end_time })
+      assert.equal(cb, list:find(1001))
+    end,
+  },
+  get_campaign_groups = {
+    args = { user_id = "testagent" },
+    wire = { userID = "testagent" },
+    result = function(list)
+      local g = list:find("aesprint_amzqueue1")
+      assert.same({ "VOICE", "EXECUTING", 100, "Test Agent" },
+                  { g.type, g.status, g.campaigns:find("testcamp").pct, g.agents:find("testagent").name })
+    end,
+  },
+  add_compliance = {
+    args = { value = 2020, campaign = "", start_date = "07/09/2020 07:33",
+             end_date = { year = 2021, month = 9, day = 8, hour = 7, min = 33 }, business_field_dnc = false },
+    wire = { Cvalue = "2020", Campaign = "", Startdate = "07/09/2020 07:33", EndDate = "08/09/2021 07:33",
+             ChannelType = "VOICE", UploadType = "DNC", Operation = "Append", IsBusinessFieldDNC = false },
+    result = function(status) assert.equal("Success", status) end,
+  },
   get_campaigns_for_mcd_request = {
     args = { ani = "6491462346", call_type = "inbound", business_field_query = "LName='Berry'" },
     wire = { ANI = 6491462346, CallType = "INBOUND", BusinessFieldQueryToSearch = "LName='Berry'" },
@@ -182,7 +247,7 @@ describe("typed calls", function()
       assert.equal("function", type(lcm[spec.method]))
     end
     for name in pairs(CASES) do assert.truthy(spec_of(name), name) end
-    assert.equal(16, n)
+    assert.equal(24, n)
   end)
 
   describe("happy path", function()
@@ -309,6 +374,7 @@ describe("typed calls", function()
     -- What is accepted, by wire name; everything else is refused.
     local ACCEPTED = {
       CampaignSpecificDNC = { ["a boolean"] = true }, isPhoneNoDNC = { ["a boolean"] = true },
+      DeleteOtherModes = { ["a boolean"] = true }, IsBusinessFieldDNC = { ["a boolean"] = true },
       LeadScore = { ["a huge number"] = true }, TargetAmount = { ["a huge number"] = true },
     }
 
@@ -324,7 +390,10 @@ describe("typed calls", function()
         local name, wire = f[1], f[2]
         for _, cat in ipairs(CATEGORIES) do
           local label, value = cat[1], cat[2]
-          local accept = (ACCEPTED[wire] or {})[label] or (label == "missing" and (f.optional or f.default ~= nil))
+          -- A default may be derived from another field (a time from its date) or be nil.
+          local default = f.default
+          if type(default) == "function" then default = default(CASES[spec.method].args) end
+          local accept = (ACCEPTED[wire] or {})[label] or (label == "missing" and (f.optional or default ~= nil))
           it(spec.method .. " " .. name .. " = " .. label .. (accept and " is accepted" or " is refused"), function()
             local args = copy(CASES[spec.method].args)
             args[name] = value
@@ -459,12 +528,15 @@ describe("typed calls", function()
 
     -- lcm-sim checks each page's field types as LCM would, so a client bug shows in the specs.
     local FIRST = { SetDNC = "OutcomeID", SetCallbackWithComments = "StartDate", SendAgentState = "agentState",
-                    GetCampaignsForMCDRequest = "ANI", SetContactBusinessFields = "businessField" }
+                    GetCampaignsForMCDRequest = "ANI", SetContactBusinessFields = "businessField",
+                    SetPersonalCallbackWithComments = "CallbackModeID", SetBusinessOutcomeWithCallback = "OutcomeId",
+                    SetNewModeNumber = "DeleteOtherModes", GetPersonalCallbackList = "FromDate",
+                    GetCampaignGroups = "userID", AddCompliance = "Cvalue" }
     for _, spec in ipairs(api.CALLS) do
       local wire = FIRST[spec.subtopic] or (spec.subtopic == "GetCallOutCome" and "callid") or "AccountNumber"
       it("lcm-sim answers " .. spec.subtopic .. " with " .. wire .. " of the wrong type with WS_Error", function()
         local data = copy(CASES[spec.method].wire)
-        data[wire] = true
+        data[wire] = type(data[wire]) == "boolean" and "yes" or true
         local ok, err = client:call(spec.subtopic, data)
         assert.is_nil(ok)
         assert.same({ "lcm", "WS_Error" }, { err.kind, err.code })
@@ -491,6 +563,15 @@ describe("typed calls", function()
       assert.same({ "protocol", "BAD_RESPONSE" }, { list == nil and err.kind, err.code })
       hostile({ callid = "12345", response = "David" }, "ScreenPopData")
       list, err = client:get_screen_pop_data("12345", ACCOUNT)
+      assert.same({ "protocol", "BAD_RESPONSE" }, { list == nil and err.kind, err.code })
+      hostile({ response = { CampaignGroups = { { Name = "g", Campaigns = "none" } } } }, "SetCampaignGroup")
+      list, err = client:get_campaign_groups()
+      assert.same({ "protocol", "BAD_RESPONSE", "GetCampaignGroups" },
+                  { list == nil and err.kind, err.code, err.subtopic })
+      hostile({ response = { CampaignGroups = {} } }, "SetCampaignGroup")
+      assert.equal(0, #assert(client:get_campaign_groups()))
+      hostile({ response = true }, "AddComplianceResponse")
+      list, err = client:add_compliance { value = "2020" }
       assert.same({ "protocol", "BAD_RESPONSE" }, { list == nil and err.kind, err.code })
     end)
   end)

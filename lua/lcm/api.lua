@@ -163,6 +163,14 @@ local function business_fields(f, v)
   return out
 end
 
+-- A record number or count the page types as a String ("1"): a positive integer, sent as digits.
+local function count_string(f, v)
+  local n, err = check.id(f, v)
+  if not n then return nil, err end
+  if n < 1 then return invalid(f, "must be at least 1") end
+  return string.format("%d", n)
+end
+
 local function date(f, v) return dates.date(f, v) end
 local function time(f, v) return dates.time(f, v) end
 local function datetime(f, v) return dates.datetime(f, v) end
@@ -282,6 +290,34 @@ local function field_values(message)
   return out
 end
 
+-- GetCampaignGroups: message.response.CampaignGroups, each group with its campaigns and agents.
+local GROUP = records({ { "name", "Name", str }, { "type", "Type", str }, { "status", "Status", str } }, "name", "name")
+local CAMPAIGN = records({ { "id", "ID", str }, { "pct", "Pct", num }, { "status", "Status", str } }, "id", "id")
+local AGENT = records({ { "id", "ID", str }, { "name", "Name", str } }, "id", "name")
+
+local function campaign_groups(message)
+  local response = field(message, "response")
+  local groups = type(response) == "table" and field(response, "CampaignGroups")
+  if type(groups) ~= "table" then return protocol("the answer has no message.response.CampaignGroups list") end
+  local list, err = GROUP({ response = groups })
+  if not list then return nil, err end
+  for i, g in ipairs(list) do
+    local campaigns, agents = field(g.raw, "Campaigns"), field(g.raw, "Agents")
+    g.campaigns, err = CAMPAIGN({ response = campaigns == nil and {} or campaigns })
+    if not g.campaigns then return protocol("campaign group " .. i .. ": " .. err.message) end
+    g.agents, err = AGENT({ response = agents == nil and {} or agents })
+    if not g.agents then return protocol("campaign group " .. i .. ": " .. err.message) end
+  end
+  return list
+end
+
+-- AddCompliance: message.response is the update status, a string.
+local function response_text(message)
+  local response = field(message, "response")
+  if type(response) ~= "string" then return protocol("the answer's message.response is not a string") end
+  return response
+end
+
 local MODE = {
   { "id", "ModeID", int }, { "description", "Description", str }, { "value", "Cvalue", str },
   { "channel_type", "ChannelType", int }, { "min_length", "MinLength", num }, { "max_length", "MaxLength", num },
@@ -298,6 +334,22 @@ local USER = { "user_id", "UserID", id_text }
 local LEAD = { "lead_score", "LeadScore", number, default = 0 }
 local TARGET = { "target_amount", "TargetAmount", number, default = 0 }
 local COMMENTS = { "agent_comments", "AgentComments", comments, default = "" }
+
+-- The callback window of the callback Sets; `mode` is the page's spelling of the mode ID.
+local function callback_fields(mode, ...)
+  local fields = { CALLID, ACCOUNT, ... }
+  for _, f in ipairs {
+    { "start_date", "StartDate", date }, { "end_date", "EndDate", date },
+    { "start_time", "StartTime", time, default = time_of("start_date") },
+    { "end_time", "EndTime", time, default = time_of("end_date") },
+    { "callback_mode", mode, id }, USER, COMMENTS, LEAD, TARGET,
+  } do fields[#fields + 1] = f end
+  return fields
+end
+
+local function callback_order(p)
+  return dates.order(p.start_date, p.start_time, p.end_date, p.end_time, "end_date", "end_time")
+end
 
 M.CALLS = {
   { method = "set_dnc", subtopic = "SetDNC", set = true,
@@ -325,17 +377,23 @@ M.CALLS = {
       return true
     end },
   { method = "set_callback", subtopic = "SetCallbackWithComments", set = true,
-    fields = {
-      CALLID, ACCOUNT,
-      { "start_date", "StartDate", date }, { "end_date", "EndDate", date },
-      { "start_time", "StartTime", time, default = time_of("start_date") },
-      { "end_time", "EndTime", time, default = time_of("end_date") },
-      { "callback_mode", "CallbackModeId", id },
-      USER, COMMENTS, LEAD, TARGET,
-    },
-    after = function(p)
-      return dates.order(p.start_date, p.start_time, p.end_date, p.end_time, "end_date", "end_time")
-    end },
+    fields = callback_fields("CallbackModeId"), after = callback_order },
+  { method = "set_personal_callback", subtopic = "SetPersonalCallbackWithComments", set = true,
+    fields = callback_fields("CallbackModeID"), after = callback_order },
+  { method = "set_business_outcome_with_callback", subtopic = "SetBusinessOutcomeWithCallback", set = true,
+    lookups = { "call_outcomes", "business_outcomes" },
+    fields = callback_fields("CallbackModeID", { "call_outcome", "OutcomeId", telephony, default = "CallBack" },
+                             { "business_outcome", "BusinessOutcome", business }),
+    after = callback_order },
+  { method = "set_business_outcome_with_personal_callback", subtopic = "SetBusinessOutcomeWithPersonalCallback",
+    set = true, lookups = { "call_outcomes", "business_outcomes" },
+    fields = callback_fields("CallbackModeID", { "call_outcome", "OutcomeId", telephony, default = "CallBack" },
+                             { "business_outcome", "BusinessOutcome", business }),
+    after = callback_order },
+  { method = "set_new_mode_number", subtopic = "SetNewModeNumber", set = true,
+    fields = { CALLID, ACCOUNT, { "mode", "ModeID", id }, { "contact_number", "ContactNumber", id_text },
+               { "delete_other_modes", "DeleteOtherModes", boolean, default = false },
+               { "agent_id", "AgentID", id_text } } },
   { method = "set_call_outcome", subtopic = "SetCallOutcomeWithComments", set = true, lookups = { "call_outcomes" },
     fields = { CALLID, ACCOUNT, { "call_outcome", "OutcomeId", telephony }, LEAD, USER, COMMENTS, TARGET } },
   { method = "set_business_outcome", subtopic = "SetBusinessOutcomeWithComments", set = true,
@@ -368,6 +426,41 @@ M.CALLS = {
     }, "campaign_id", "mode_name") },
   { method = "get_screen_pop_data", subtopic = "GetScreenPopData", fields = { CALLID, ACCOUNT }, read = field_values },
   { method = "get_dnc_business_fields", subtopic = "GetDNCBussField", fields = { CALLID, ACCOUNT }, read = names },
+  { method = "get_business_fields", subtopic = "GetContactDetail", fields = { CALLID, ACCOUNT },
+    read = records({ { "name", "FieldName", str }, { "value", "Value", str }, { "data_type", "DataType", str },
+                     { "format", "Format", str }, { "editable", "Editable", bool } }, "name", "name") },
+  { method = "get_personal_callback_list", subtopic = "GetPersonalCallbackList",
+    fields = { USER, { "from_date", "FromDate", date }, { "to_date", "ToDate", date },
+               { "start", "StartingNoOfRecord", count_string, default = 1 },
+               { "count", "NoofRecords", count_string, default = 50 } },
+    after = function(p) return dates.order(p.from_date, nil, p.to_date, nil, "to_date", "to_date") end,
+    read = records({
+      { "row", "RowNumber", int }, { "campaign_id", "CampaignID", int }, { "contact_id", "ContactID", int },
+      { "mode_id", "ModeID", int }, { "mode_description", "ModeDescription", str }, { "value", "CValue", str },
+      { "start_date", "CallStartDate", str }, { "end_date", "CallEndDate", str },
+      { "start_time", "CallStartTime", str }, { "end_time", "CallEndTime", str },
+    }, "contact_id", "value") },
+  { method = "get_campaign_groups", subtopic = "GetCampaignGroups",
+    fields = { { "user_id", "userID", id_text, optional = true } }, read = campaign_groups },
+  { method = "add_compliance", subtopic = "AddCompliance",
+    fields = {
+      { "value", "Cvalue", id_text }, { "campaign", "Campaign", comments, optional = true },
+      { "campaign_category", "CampaignCategory", comments, optional = true },
+      { "start_date", "Startdate", datetime, optional = true },
+      { "end_date", "EndDate", datetime, optional = true },
+      { "channel_type", "ChannelType", text, default = "VOICE" },
+      { "upload_type", "UploadType", text, default = "DNC" },
+      { "operation", "Operation", text, default = "Append" },
+      { "business_field_dnc", "IsBusinessFieldDNC", boolean, optional = true },
+      { "callback_mode", "CallbackModeID", id, optional = true },
+    },
+    after = function(p)
+      if p.start_date and p.end_date then
+        return dates.order(p.start_date, p.start_date, p.end_date, p.end_date, "end_date", "end_date")
+      end
+      return true
+    end,
+    read = response_text },
   { method = "get_campaigns_for_mcd_request", subtopic = "GetCampaignsForMCDRequest",
     fields = {
       { "ani", "ANI", phone_number },
