@@ -78,6 +78,14 @@ local DEFAULT_FIXTURES = {
       Campaigns = { { ID = "testcamp", Pct = "100", Status = "EXECUTING" } },
       Agents = { { ID = "testagent", Name = "Test Agent" } } },
   },
+  download_contacts = { -- GetDownload(All)ContactsForDialing (from the pages' tables: samples cut off)
+    { PhoneNumber = "6491462346", AccountNumber = "34|3|550|0|0|44|59", CampaignId = "34", CampaignGroup = "Manual",
+      CampaignGroupID = 3, CampaignKey = "34", ContactStrategyName = "Default", Mode = "Home", ContactId = "550",
+      ExpiryTime = "", CallbackTime = "", CallType = "Regular", Consent = "true" },
+    { PhoneNumber = "6591462346", AccountNumber = "34|3|551|0|0|44|60", CampaignId = "34", CampaignGroup = "Manual",
+      CampaignGroupID = 3, CampaignKey = "34", ContactStrategyName = "Default", Mode = "Mobile", ContactId = "551",
+      ExpiryTime = "", CallbackTime = "", CallType = "Regular", Consent = "true" },
+  },
   compliance_status = "Success", -- AddCompliance's answer (the page's sample is cut off)
   mcd_campaigns = { -- GetCampaignsForMCDRequest (from the page's table)
     { CampaignId = "1", CampaignName = "Collections", ContactID = 1001, CallType = "Regular", AgentID = "",
@@ -312,6 +320,23 @@ function subtopics.GetCampaignGroups(data)
   local err = check_types(data, { { "userID", optional(is_string) } })
   if err then return err end
   return answer("SetCampaignGroup", { response = { CampaignGroups = state.fixtures.campaign_groups } })
+end
+
+local DOWNLOAD = { { "CampaignGroup", is_string }, { "NumberOfContactsRequired", is_string }, { "Consent", is_string },
+                   { "AgentID", is_string }, { "ReservedContacts", is_string } }
+
+function subtopics.GetDownloadContactsForDialing(data)
+  local err = check_types(data, DOWNLOAD)
+  if err then return err end
+  return answer("DownloadContactsForDialing", { response = state.fixtures.download_contacts[1] or {} })
+end
+
+function subtopics.GetDownloadAllContactsForDialing(data)
+  local err = check_types(data, DOWNLOAD)
+  if err then return err end
+  local contacts = {}
+  for i = 1, tonumber(data.NumberOfContactsRequired) or 0 do contacts[i] = state.fixtures.download_contacts[i] end
+  return answer("DownloadAllContactsForDialing", { response = { Contacts = contacts, RequestFailureReason = "" } })
 end
 
 function subtopics.AddCompliance(data, req)

@@ -171,6 +171,21 @@ local function count_string(f, v)
   return string.format("%d", n)
 end
 
+-- GetDownloadContactsForDialing fetches exactly one contact: its count can only be 1.
+local function one(f, v)
+  local n, err = count_string(f, v)
+  if not n then return nil, err end
+  if n ~= "1" then return invalid(f, "must be 1: this call fetches one contact (see get_download_all_contacts)") end
+  return n
+end
+
+-- A yes/no the page types as a String: true, false, "true" or "false", sent as "true"/"false".
+local function flag_string(f, v)
+  if v == "true" or v == "false" then return v end
+  if type(v) ~= "boolean" then return invalid(f, "must be true or false") end
+  return tostring(v)
+end
+
 local function date(f, v) return dates.date(f, v) end
 local function time(f, v) return dates.time(f, v) end
 local function datetime(f, v) return dates.datetime(f, v) end
@@ -229,6 +244,13 @@ local function response_list(message)
   return response
 end
 
+-- One wire record as { record key = converted value, raw = the record }.
+local function convert(raw, keys)
+  local rec = { raw = raw }
+  for _, k in ipairs(keys) do rec[k[1]] = k[3](field(raw, k[2])) end
+  return rec
+end
+
 -- A list reader: `keys` are { record key, wire key, converter }; `find(x)` matches x
 -- against the record's `id_key` (107 and "107" alike) or its `name_key` ignoring case.
 local function records(keys, id_key, name_key)
@@ -248,9 +270,7 @@ local function records(keys, id_key, name_key)
     local list = setmetatable({}, List)
     for i, raw in ipairs(response) do
       if type(raw) ~= "table" then return protocol("record " .. i .. " is not an object") end
-      local rec = { raw = raw }
-      for _, k in ipairs(keys) do rec[k[1]] = k[3](field(raw, k[2])) end
-      list[i] = rec
+      list[i] = convert(raw, keys)
     end
     return list
   end
@@ -308,6 +328,34 @@ local function campaign_groups(message)
     g.agents, err = AGENT({ response = agents == nil and {} or agents })
     if not g.agents then return protocol("campaign group " .. i .. ": " .. err.message) end
   end
+  return list
+end
+
+-- The manual-dial contacts of GetDownloadContactsForDialing (message.response, one contact)
+-- and GetDownloadAllContactsForDialing (message.response.Contacts, with RequestFailureReason).
+local CONTACT = {
+  { "phone_number", "PhoneNumber", str }, { "account_number", "AccountNumber", str },
+  { "campaign_id", "CampaignId", int }, { "campaign_group", "CampaignGroup", str },
+  { "campaign_group_id", "CampaignGroupID", int }, { "campaign_key", "CampaignKey", str },
+  { "contact_strategy", "ContactStrategyName", str }, { "mode", "Mode", str }, { "contact_id", "ContactId", int },
+  { "expiry_time", "ExpiryTime", str }, { "callback_time", "CallbackTime", str }, { "call_type", "CallType", str },
+  { "consent", "Consent", bool },
+}
+local CONTACTS = records(CONTACT, "contact_id", "phone_number")
+
+local function one_contact(message)
+  local response = field(message, "response")
+  if type(response) ~= "table" then return protocol("the answer's message.response is not an object") end
+  return convert(response, CONTACT)
+end
+
+local function all_contacts(message)
+  local response = field(message, "response")
+  if type(response) ~= "table" then return protocol("the answer's message.response is not an object") end
+  local contacts = field(response, "Contacts")
+  local list, err = CONTACTS({ response = contacts == nil and {} or contacts })
+  if not list then return nil, err end
+  list.failure_reason = str(field(response, "RequestFailureReason"))
   return list
 end
 
@@ -442,6 +490,16 @@ M.CALLS = {
     }, "contact_id", "value") },
   { method = "get_campaign_groups", subtopic = "GetCampaignGroups",
     fields = { { "user_id", "userID", id_text, optional = true } }, read = campaign_groups },
+  { method = "get_download_contacts_for_dialing", subtopic = "GetDownloadContactsForDialing",
+    fields = { { "campaign_group", "CampaignGroup", text }, { "count", "NumberOfContactsRequired", one, default = 1 },
+               { "consent", "Consent", flag_string, default = false }, { "agent_id", "AgentID", id_text },
+               { "reserved", "ReservedContacts", flag_string, default = false } },
+    read = one_contact },
+  { method = "get_download_all_contacts", subtopic = "GetDownloadAllContactsForDialing",
+    fields = { { "campaign_group", "CampaignGroup", text }, { "count", "NumberOfContactsRequired", count_string },
+               { "consent", "Consent", flag_string, default = false }, { "agent_id", "AgentID", id_text },
+               { "reserved", "ReservedContacts", flag_string, default = false } },
+    read = all_contacts },
   { method = "add_compliance", subtopic = "AddCompliance",
     fields = {
       { "value", "Cvalue", id_text }, { "campaign", "Campaign", comments, optional = true },
