@@ -174,7 +174,7 @@ end
 function subtopics.GetCallOutCome(data)
   local _, err = check_callid(data)
   if err then return err end
-  return answer("CallOutcome", { response = state.fixtures.call_outcomes })
+  return answer("CallOutCome", { callid = data.callid, response = state.fixtures.call_outcomes }) -- the sample's
 end
 
 function subtopics.SetBusinessOutcomeWithCallOutcome(data, req)

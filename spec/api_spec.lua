@@ -292,6 +292,20 @@ describe("typed calls", function()
       end)
     end
 
+    -- The raw envelope, past the client (which reads only `message`): lcm-sim answers with the
+    -- subtopic the page's sample shows (api.ANSWER_SUBTOPIC).
+    for _, spec in ipairs(api.CALLS) do
+      it("lcm-sim answers " .. spec.subtopic .. " with " .. api.ANSWER_SUBTOPIC[spec.subtopic], function()
+        local body = cjson.encode { channel = "LCM", topic = "WebService", subtopic = spec.subtopic, source = "spec",
+                                    data = CASES[spec.method].wire }
+        local out = sim.run("curl -s --data-binary @" .. s:_file(body) .. " " .. s.base .. "/api/" .. spec.subtopic)
+        local env = cjson.decode(out)
+        assert.same({ "LCM", "WebService", api.ANSWER_SUBTOPIC[spec.subtopic] },
+                    { env.channel, env.topic, env.subtopic })
+        assert.equal("table", type(env.message))
+      end)
+    end
+
     it("takes the arguments of a call positionally too, in field order", function()
       local modes = assert(client:get_callback_modes("12345", ACCOUNT))
       assert.equal(3, modes[1].id)

@@ -450,20 +450,28 @@ M.CALLS = {
   { method = "set_contact_business_fields", subtopic = "SetContactBusinessFields", set = true,
     fields = { CALLID, ACCOUNT, { "agent_id", "AgentID", id_text }, { "fields", "businessField", business_fields } } },
   { method = "send_agent_state", subtopic = "SendAgentState",
+    answer = "SendAgentState",
     fields = { { "agent_id", "agentID", id_text }, { "agent_state", "agentState", text } } },
-  { method = "get_call_outcomes", subtopic = "GetCallOutCome", fields = { CALLID }, read = outcomes.from_message },
-  { method = "get_business_outcomes", subtopic = "GetBusinessOutCome", fields = { CALLID, ACCOUNT },
+  { method = "get_call_outcomes", subtopic = "GetCallOutCome",
+    answer = "CallOutCome", fields = { CALLID }, read = outcomes.from_message },
+  { method = "get_business_outcomes", subtopic = "GetBusinessOutCome",
+    answer = "BusinessOutCome", fields = { CALLID, ACCOUNT },
     read = outcomes.from_message },
-  { method = "get_bo_group_parent", subtopic = "GetBOGroupParent", fields = { CALLID, ACCOUNT },
+  { method = "get_bo_group_parent", subtopic = "GetBOGroupParent",
+    answer = "BOGroupParent", fields = { CALLID, ACCOUNT },
     read = records({ { "id", "ParentId", int }, { "name", "ParentName", str }, { "campaign_key", "CampaignKey", str } },
                    "id", "name") },
   { method = "get_business_outcome_parent", subtopic = "GetBusinessOutcomeParent",
+    answer = "BusinessOutcomeParent",
     fields = { CALLID, ACCOUNT, { "parent_id", "ParentBusinessOutcomeId", id_string } }, read = outcomes.from_message },
-  { method = "get_callback_modes", subtopic = "GetCallBackModes", fields = { CALLID, ACCOUNT },
+  { method = "get_callback_modes", subtopic = "GetCallBackModes",
+    answer = "CallBackModes", fields = { CALLID, ACCOUNT },
     read = records(MODE, "id", "description") },
-  { method = "get_campaign_modes", subtopic = "GetCampaignModes", fields = { CALLID, ACCOUNT },
+  { method = "get_campaign_modes", subtopic = "GetCampaignModes",
+    answer = "CampaignModes", fields = { CALLID, ACCOUNT },
     read = records(MODE, "id", "description") },
-  { method = "get_mode_information", subtopic = "GetModeInformation", fields = { CALLID, ACCOUNT },
+  { method = "get_mode_information", subtopic = "GetModeInformation",
+    answer = "GetModeInformationResult", fields = { CALLID, ACCOUNT },
     read = records({
       { "campaign_id", "CampaignId", int }, { "mode_name", "ModeName", str }, { "contact_id", "ContactID", int },
       { "timezone", "Timezone", str }, { "contact_number", "ContactNumber", str },
@@ -472,12 +480,16 @@ M.CALLS = {
       { "dnc_period_type", "DNCPeriodType", str }, { "dnc_days", "DNCDays", num }, { "dnc_eod", "DNCEOD", bool },
       { "customer_dnc_tz_enabled", "CustomerDNCTZEnabled", bool },
     }, "campaign_id", "mode_name") },
-  { method = "get_screen_pop_data", subtopic = "GetScreenPopData", fields = { CALLID, ACCOUNT }, read = field_values },
-  { method = "get_dnc_business_fields", subtopic = "GetDNCBussField", fields = { CALLID, ACCOUNT }, read = names },
-  { method = "get_business_fields", subtopic = "GetContactDetail", fields = { CALLID, ACCOUNT },
+  { method = "get_screen_pop_data", subtopic = "GetScreenPopData",
+    answer = "ScreenPopData", fields = { CALLID, ACCOUNT }, read = field_values },
+  { method = "get_dnc_business_fields", subtopic = "GetDNCBussField",
+    answer = "DNCBussField", fields = { CALLID, ACCOUNT }, read = names },
+  { method = "get_business_fields", subtopic = "GetContactDetail",
+    answer = "ContactDetail", fields = { CALLID, ACCOUNT },
     read = records({ { "name", "FieldName", str }, { "value", "Value", str }, { "data_type", "DataType", str },
                      { "format", "Format", str }, { "editable", "Editable", bool } }, "name", "name") },
   { method = "get_personal_callback_list", subtopic = "GetPersonalCallbackList",
+    answer = "PersonalCallbackList",
     fields = { USER, { "from_date", "FromDate", date }, { "to_date", "ToDate", date },
                { "start", "StartingNoOfRecord", count_string, default = 1 },
                { "count", "NoofRecords", count_string, default = 50 } },
@@ -489,18 +501,22 @@ M.CALLS = {
       { "start_time", "CallStartTime", str }, { "end_time", "CallEndTime", str },
     }, "contact_id", "value") },
   { method = "get_campaign_groups", subtopic = "GetCampaignGroups",
+    answer = "SetCampaignGroup",
     fields = { { "user_id", "userID", id_text, optional = true } }, read = campaign_groups },
   { method = "get_download_contacts_for_dialing", subtopic = "GetDownloadContactsForDialing",
+    answer = "DownloadContactsForDialing",
     fields = { { "campaign_group", "CampaignGroup", text }, { "count", "NumberOfContactsRequired", one, default = 1 },
                { "consent", "Consent", flag_string, default = false }, { "agent_id", "AgentID", id_text },
                { "reserved", "ReservedContacts", flag_string, default = false } },
     read = one_contact },
   { method = "get_download_all_contacts", subtopic = "GetDownloadAllContactsForDialing",
+    answer = "DownloadAllContactsForDialing",
     fields = { { "campaign_group", "CampaignGroup", text }, { "count", "NumberOfContactsRequired", count_string },
                { "consent", "Consent", flag_string, default = false }, { "agent_id", "AgentID", id_text },
                { "reserved", "ReservedContacts", flag_string, default = false } },
     read = all_contacts },
   { method = "add_compliance", subtopic = "AddCompliance",
+    answer = "AddComplianceResponse",
     fields = {
       { "value", "Cvalue", id_text }, { "campaign", "Campaign", comments, optional = true },
       { "campaign_category", "CampaignCategory", comments, optional = true },
@@ -520,6 +536,7 @@ M.CALLS = {
     end,
     read = response_text },
   { method = "get_campaigns_for_mcd_request", subtopic = "GetCampaignsForMCDRequest",
+    answer = "SetCampaignsForMCDResponse",
     fields = {
       { "ani", "ANI", phone_number },
       { "dnis", "DNIS", id_text, optional = true },
@@ -535,7 +552,13 @@ M.CALLS = {
 }
 
 M.NAMES = {}
-for i, spec in ipairs(M.CALLS) do M.NAMES[i] = spec.method end
+-- Request subtopic -> the answer's subtopic as the page's sample spells it (a Set... is
+-- answered by Set...Result). Answers are compared ignoring case.
+M.ANSWER_SUBTOPIC = {}
+for i, spec in ipairs(M.CALLS) do
+  M.NAMES[i] = spec.method
+  M.ANSWER_SUBTOPIC[spec.subtopic] = spec.answer or spec.subtopic .. "Result"
+end
 
 ---------------------------------------------------------------------------------------------
 -- Building a request.
