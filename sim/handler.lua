@@ -310,9 +310,11 @@ function subtopics.GetPersonalCallbackList(data)
   local err = check_types(data, { { "UserID", is_string }, { "FromDate", is_date }, { "ToDate", is_date },
                                   { "StartingNoOfRecord", is_string }, { "NoofRecords", is_string } })
   if err then return err end
-  local first, n = tonumber(data.StartingNoOfRecord), tonumber(data.NoofRecords)
+  local all = state.fixtures.personal_callbacks
+  local first, n = tonumber(data.StartingNoOfRecord) or 1, tonumber(data.NoofRecords) or 0
   local page = {}
-  for i = first or 1, (first or 1) + (n or 0) - 1 do page[#page + 1] = state.fixtures.personal_callbacks[i] end
+  -- Bounded by the fixtures: a request for 10^15 records must not hold the handler's lock.
+  for i = math.max(1, first), math.min(#all, first + n - 1) do page[#page + 1] = all[i] end
   return answer("PersonalCallbackList", { response = page })
 end
 
@@ -335,7 +337,8 @@ function subtopics.GetDownloadAllContactsForDialing(data)
   local err = check_types(data, DOWNLOAD)
   if err then return err end
   local contacts = {}
-  for i = 1, tonumber(data.NumberOfContactsRequired) or 0 do contacts[i] = state.fixtures.download_contacts[i] end
+  local all = state.fixtures.download_contacts
+  for i = 1, math.min(#all, tonumber(data.NumberOfContactsRequired) or 0) do contacts[i] = all[i] end
   return answer("DownloadAllContactsForDialing", { response = { Contacts = contacts, RequestFailureReason = "" } })
 end
 

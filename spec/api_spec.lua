@@ -306,6 +306,22 @@ describe("typed calls", function()
       end)
     end
 
+    it("lists answer find(nil) with nil, also when a record lacks its ID", function()
+      local list = assert(client:get_download_all_contacts { campaign_group = "Manual", agent_id = "a", count = 2 })
+      list[1].contact_id = nil
+      assert.is_nil(list:find(nil))
+      assert.is_nil(assert(client:get_callback_modes("12345", ACCOUNT)):find(nil))
+    end)
+
+    it("lcm-sim pages what it has, however many records are asked for", function()
+      local list = assert(client:get_download_all_contacts { campaign_group = "Manual", agent_id = "a",
+                                                             count = 2 ^ 53 })
+      assert.equal(2, #list)
+      list = assert(client:get_personal_callback_list { user_id = "a", from_date = "01/03/2026",
+                                                        to_date = "31/03/2026", start = 2, count = 2 ^ 53 })
+      assert.same({ 1, 1002 }, { #list, list[1].contact_id })
+    end)
+
     it("takes the arguments of a call positionally too, in field order", function()
       local modes = assert(client:get_callback_modes("12345", ACCOUNT))
       assert.equal(3, modes[1].id)

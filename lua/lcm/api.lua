@@ -257,6 +257,7 @@ local function records(keys, id_key, name_key)
   local List = {}
   List.__index = List
   function List:find(x)
+    if x == nil then return nil end -- not the first record that lacks an ID
     local want, text_ = int(x), type(x) == "string" and x:lower() or nil
     for _, rec in ipairs(self) do
       local name = rec[name_key]
