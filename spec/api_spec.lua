@@ -468,6 +468,7 @@ describe("typed calls", function()
       assert.truthy(err.message:find("did you mean 'callback_mode'", 1, true), err.message)
       refused("colour", client:get_callback_modes { callid = "12345", account_number = ACCOUNT, colour = "red" })
       refused("callid", client:get_callback_modes())
+      refused("arguments", client:get_callback_modes("12345", ACCOUNT, "extra"))
     end)
 
     it("dates: impossible dates and an end before its start are refused, naming the field", function()

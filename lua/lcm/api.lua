@@ -578,6 +578,10 @@ for _, spec in ipairs(M.CALLS) do prepare(spec) end
 -- (client:get_callback_modes(callid, account_number)).
 local function arguments(spec, first, ...)
   if type(first) == "table" then return first end
+  local n = select("#", ...) + 1
+  if n > #spec.fields then
+    return invalid("arguments", "are too many: " .. spec.method .. " takes " .. #spec.fields .. " at most")
+  end
   local args, values = {}, { first, ... }
   for i, f in ipairs(spec.fields) do args[f[1]] = values[i] end
   return args
@@ -585,7 +589,8 @@ end
 
 -- The request's data table, or nil, err. Nothing is sent before every field is checked.
 function M.build(spec, ...)
-  local args = arguments(spec, ...)
+  local args, err = arguments(spec, ...)
+  if not args then return nil, err end
   for k in pairs(args) do
     if not spec.known[k] then
       local hint = type(k) == "string" and spec.suggest[k:lower()]
@@ -606,7 +611,8 @@ function M.build(spec, ...)
     end
   end
   if spec.after then
-    local ok, err = spec.after(parts)
+    local ok
+    ok, err = spec.after(parts)
     if not ok then return nil, err end
   end
   return data
