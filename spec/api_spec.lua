@@ -488,6 +488,10 @@ describe("typed calls", function()
       refused("block_end", client:set_dnc(dnc))
       dnc.block_end, dnc.block_start = nil, "01/03/2026"
       refused("block_start", client:set_dnc(dnc))
+      refused("end_date", client:add_compliance { value = "1", start_date = "02/01/2026 00:00",
+                                                  end_date = "01/01/2026 23:59" })
+      refused("to_date", client:get_personal_callback_list { user_id = "a", from_date = "02/03/2026",
+                                                             to_date = "01/03/2026" })
     end)
 
     it("set_contact_business_fields names the bad entry of its list", function()

@@ -396,6 +396,15 @@ local function callback_fields(mode, ...)
   return fields
 end
 
+-- Two optional date-and-time fields: the end, when both are given, must not be before the start.
+local function datetime_range(start_name, end_name)
+  return function(p)
+    local a, b = p[start_name], p[end_name]
+    if a and b then return dates.order(a, a, b, b, end_name, end_name) end
+    return true
+  end
+end
+
 local function callback_order(p)
   return dates.order(p.start_date, p.start_time, p.end_date, p.end_time, "end_date", "end_time")
 end
@@ -419,12 +428,7 @@ M.CALLS = {
       { "target_amount", "TargetAmount", number, optional = true },
       { "campaign_category_id", "DNCCampaignCategoryID", id_text, optional = true },
     },
-    after = function(p)
-      if p.block_start and p.block_end then
-        return dates.order(p.block_start, p.block_start, p.block_end, p.block_end, "block_end", "block_end")
-      end
-      return true
-    end },
+    after = datetime_range("block_start", "block_end") },
   { method = "set_callback", subtopic = "SetCallbackWithComments", set = true,
     fields = callback_fields("CallbackModeId"), after = callback_order },
   { method = "set_personal_callback", subtopic = "SetPersonalCallbackWithComments", set = true,
@@ -529,13 +533,7 @@ M.CALLS = {
       { "business_field_dnc", "IsBusinessFieldDNC", boolean, optional = true },
       { "callback_mode", "CallbackModeID", id, optional = true },
     },
-    after = function(p)
-      if p.start_date and p.end_date then
-        return dates.order(p.start_date, p.start_date, p.end_date, p.end_date, "end_date", "end_date")
-      end
-      return true
-    end,
-    read = response_text },
+    after = datetime_range("start_date", "end_date"), read = response_text },
   { method = "get_campaigns_for_mcd_request", subtopic = "GetCampaignsForMCDRequest",
     answer = "SetCampaignsForMCDResponse",
     fields = {
