@@ -183,6 +183,19 @@ describe("the outbox and an unknown outcome", function()
   end)
 end)
 
+-- Data each subtopic's page makes mandatory (lcm-sim checks it), for the call given.
+local function set_data(subtopic, callid)
+  local data = { callid = callid, AccountNumber = "1|1|1|0|0|1|" }
+  local more = {
+    SetDNC = { OutcomeID = 5, BusinessOutcome = 107, LeadScore = 0 },
+    SetCallbackWithComments = { StartDate = "21/11/2026", EndDate = "22/11/2026", StartTime = "10:00",
+                                EndTime = "11:00", CallbackModeId = 1, UserID = "1234", AgentComments = "",
+                                LeadScore = 0, TargetAmount = 0 },
+  }
+  for k, v in pairs(more[subtopic]) do data[k] = v end
+  return data
+end
+
 describe("call() of a Set... subtopic is a Set", function()
   local s
   setup(function() s = sim.start() end)
@@ -193,7 +206,7 @@ describe("call() of a Set... subtopic is a Set", function()
     it(subtopic .. " answered success = false -> rejected, recorded false", function()
       s:add_call { callid = "no-3", accept = false }
       local c = assert(lcm.new { url = s.url })
-      local message, err = c:call(subtopic, { callid = "no-3", AccountNumber = "1|1|1|0|0|1|" })
+      local message, err = c:call(subtopic, set_data(subtopic, "no-3"))
       assert.is_nil(message)
       assert.same({ "rejected", false, false, subtopic, 1 },
                   { err.kind, err.recorded, err.retryable, err.subtopic, err.attempts })
@@ -204,7 +217,7 @@ describe("call() of a Set... subtopic is a Set", function()
   it("SetDNC keeps its Idempotency-Key on every attempt", function()
     s:fault { drop = true, after = true }
     local c = assert(lcm.new { url = s.url, sleep = function() end })
-    assert(c:call("SetDNC", { callid = "12345", AccountNumber = "1|1|1|0|0|1|" }))
+    assert(c:call("SetDNC", set_data("SetDNC", "12345")))
     local log = s:requests()
     assert.equal(2, #log)
     assert.matches("^%x+%-%x+%-4%x+%-[89ab]%x+%-%x+$", log[1].headers["idempotency-key"])
@@ -216,7 +229,7 @@ describe("call() of a Set... subtopic is a Set", function()
     local dir = tmpdir()
     s:fault { status = 503, count = 3 }
     local c = assert(lcm.new { url = s.url, outbox = dir, sleep = function() end })
-    local message, err = c:call("SetDNC", { callid = "12345", AccountNumber = "1|1|1|0|0|1|" })
+    local message, err = c:call("SetDNC", set_data("SetDNC", "12345"))
     assert.is_nil(message)
     assert.same({ "http", 503, "unknown", true }, { err.kind, err.status, err.recorded, err.queued })
     assert.same({ sent = 1, failed = 0, remaining = 0, corrupt = 0 }, c:flush_outbox())
