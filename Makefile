@@ -199,8 +199,8 @@ embed-san: deps
 	ASAN_OPTIONS=detect_leaks=1 $(call EMBED_RUN,asan)
 
 # Memcheck is ~30x slower: the specs of the C paths (codec, transport, outbox), not all.
-VALGRIND_SPECS := spec/codec_spec.lua spec/check_spec.lua spec/client_spec.lua \
-                  spec/retry_spec.lua spec/outbox_spec.lua
+VALGRIND_SPECS := spec/codec_spec.lua spec/json_spec.lua spec/check_spec.lua spec/client_spec.lua \
+                  spec/retry_spec.lua spec/outbox_spec.lua spec/transport_spec.lua
 valgrind: deps
 	@sh tools/deps.sh --checks
 	@$(MAKE) --no-print-directory all

@@ -296,22 +296,29 @@ static int check_keys(lua_State *L, int idx, path_t *p, size_t *items, size_t *n
     return 1;
 }
 
+/* Writes the item or member on top of the stack (p ends in its name since mark), pops it
+ * and cuts p back; on failure leaves the error on top instead. */
+static int write_pushed(lua_State *L, out_t *o, int depth, path_t *p, size_t mark)
+{
+    int ok = write_value(L, o, lua_gettop(L), depth + 1, p);
+    p->len = mark;
+    p->s[mark] = '\0';
+    if (ok)
+        lua_pop(L, 1);
+    return ok;
+}
+
 static int write_array(lua_State *L, out_t *o, int idx, int depth, path_t *p, size_t n)
 {
     size_t i;
     out_lit(o, "[");
     for (i = 1; i <= n; i++) {
         size_t mark = path_push(p, NULL, (long long)i);
-        int ok;
         if (i > 1)
             out_lit(o, ",");
         lua_rawgeti(L, idx, (lua_Integer)i);
-        ok = write_value(L, o, lua_gettop(L), depth + 1, p);
-        p->len = mark;
-        p->s[mark] = '\0';
-        if (!ok)
+        if (!write_pushed(L, o, depth, p, mark))
             return 0;
-        lua_pop(L, 1);
     }
     out_lit(o, "]");
     return 1;
@@ -333,19 +340,14 @@ static int write_object(lua_State *L, out_t *o, int idx, int depth, path_t *p, s
     out_lit(o, "{");
     for (i = 0; i < n; i++) {
         size_t mark = path_push(p, keys[i].s, 0);
-        int ok;
         if (i > 0)
             out_lit(o, ",");
         out_string(o, keys[i].s, keys[i].len);
         out_lit(o, ":");
         lua_pushlstring(L, keys[i].s, keys[i].len);
         lua_rawget(L, idx);
-        ok = write_value(L, o, lua_gettop(L), depth + 1, p);
-        p->len = mark;
-        p->s[mark] = '\0';
-        if (!ok)
+        if (!write_pushed(L, o, depth, p, mark))
             return 0;
-        lua_pop(L, 1);
     }
     out_lit(o, "}");
     lua_pop(L, 1);

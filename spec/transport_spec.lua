@@ -83,7 +83,7 @@ describe("core.curl_codes()", function()
   end)
 end)
 
-describe("a failed perform", function()
+describe("against lcm-sim", function()
   local s, h
   setup(function() s = sim.start() end)
   teardown(function() s:stop() end)
@@ -95,103 +95,96 @@ describe("a failed perform", function()
   end)
   after_each(function() h:close() end)
 
-  local function fails(url, code, retryable, sent, kind, timeout, connect_timeout)
-    local status, err = perform(h, url, timeout, connect_timeout)
-    assert.is_nil(status)
-    assert.equal(kind or "transport", err.kind)
-    assert.equal(code, err.code)
-    assert.equal(retryable, err.retryable)
-    assert.equal(sent, err.sent)
-    return err
-  end
+  describe("a failed perform", function()
+    local function fails(url, code, retryable, sent, kind, timeout, connect_timeout)
+      local status, err = perform(h, url, timeout, connect_timeout)
+      assert.is_nil(status)
+      assert.equal(kind or "transport", err.kind)
+      assert.equal(code, err.code)
+      assert.equal(retryable, err.retryable)
+      assert.equal(sent, err.sent)
+      return err
+    end
 
-  it("to a closed port: COULDNT_CONNECT, retryable, nothing sent", function()
-    fails("http://127.0.0.1:" .. sim.closed_port() .. "/api", "COULDNT_CONNECT", true, false)
-  end)
-
-  it("after a request that went out, on the same handle: still nothing sent (reset per transfer)", function()
-    assert.equal(200, (perform(h, s.base .. "/api/GetOutcomeByOutcomegroup")))
-    fails("http://127.0.0.1:" .. sim.closed_port() .. "/api", "COULDNT_CONNECT", true, false)
-  end)
-
-  it("TLS to a plain HTTP server: SSL_CONNECT_ERROR, permanent, nothing sent", function()
-    fails("https://127.0.0.1:" .. s.port .. "/api", "SSL_CONNECT_ERROR", false, false)
-    assert.equal(0, s:count())
-  end)
-
-  it("to a server whose certificate is not trusted: PEER_FAILED_VERIFICATION, permanent, nothing sent", function()
-    local t = sim.start { tls = true }
-    local ok, err = pcall(fails, t.base .. "/api", "PEER_FAILED_VERIFICATION", false, false)
-    t:stop()
-    assert(ok, err)
-  end)
-
-  it("with a scheme lcm does not enable: UNSUPPORTED_PROTOCOL, permanent, nothing sent", function()
-    fails("ftp://127.0.0.1:" .. s.port .. "/", "UNSUPPORTED_PROTOCOL", false, false)
-  end)
-
-  it("with a malformed URL: URL_MALFORMAT, permanent, nothing sent", function()
-    fails("http://[127.0.0.1/api", "URL_MALFORMAT", false, false)
-  end)
-
-  it("when connecting hangs: a timeout, nothing sent", function()
-    local port, close = sim.blackhole()
-    local ok, err = pcall(fails, "http://127.0.0.1:" .. port .. "/api", "OPERATION_TIMEDOUT", true, false,
-                          "timeout", 5000, 200)
-    close()
-    assert(ok, err)
-  end)
-
-  it("when the server drops the connection after reading the request: GOT_NOTHING, sent", function()
-    s:fault { drop = true }
-    fails(s.base .. "/api/GetOutcomeByOutcomegroup", "GOT_NOTHING", true, true)
-    assert.equal(1, s:count())
-  end)
-
-  it("when the answer comes later than the timeout: a timeout, sent", function()
-    s:fault { delay_ms = 3000 }
-    fails(s.base .. "/api/GetOutcomeByOutcomegroup", "OPERATION_TIMEDOUT", true, true, "timeout", 300)
-  end)
-
-  it("when the answer is over max_response_bytes: TOO_LARGE, sent", function()
-    local small = assert(core.http { max_response_bytes = 10 })
-    local status, err = perform(small, s.base .. "/api/GetOutcomeByOutcomegroup")
-    small:close()
-    assert.is_nil(status)
-    assert.equal("TOO_LARGE", err.code)
-    assert.is_true(err.sent)
-  end)
-end)
-
-describe("Retry-After", function()
-  local s, h
-  setup(function() s = sim.start() end)
-  teardown(function() s:stop() end)
-  before_each(function()
-    s:reset()
-    h = assert(core.http {})
-  end)
-  after_each(function() h:close() end)
-
-  local cases = {
-    { "99999999999999999999", 86400 },
-    { "86401", 86400 },
-    { "86400", 86400 },
-    { "120", 120 },
-    { "0", 0 },
-    { "Fri, 31 Dec 9999 23:59:59 GMT", 86400 },
-    { "Sun, 06 Nov 1994 08:49:37 GMT", 0 },
-    { "-5", nil },
-    { "12abc", nil },
-  }
-  for _, c in ipairs(cases) do
-    it("'" .. c[1] .. "' gives " .. tostring(c[2]), function()
-      s:fault { status = 503, headers = { { "Retry-After", c[1] } } }
-      local status, _, retry_after = perform(h, s.base .. "/api/GetOutcomeByOutcomegroup")
-      assert.equal(503, status)
-      assert.equal(c[2], retry_after)
+    it("to a closed port: COULDNT_CONNECT, retryable, nothing sent", function()
+      fails("http://127.0.0.1:" .. sim.closed_port() .. "/api", "COULDNT_CONNECT", true, false)
     end)
-  end
+
+    it("after a request that went out, on the same handle: still nothing sent (reset per transfer)", function()
+      assert.equal(200, (perform(h, s.base .. "/api/GetOutcomeByOutcomegroup")))
+      fails("http://127.0.0.1:" .. sim.closed_port() .. "/api", "COULDNT_CONNECT", true, false)
+    end)
+
+    it("TLS to a plain HTTP server: SSL_CONNECT_ERROR, permanent, nothing sent", function()
+      fails("https://127.0.0.1:" .. s.port .. "/api", "SSL_CONNECT_ERROR", false, false)
+      assert.equal(0, s:count())
+    end)
+
+    it("to a server whose certificate is not trusted: PEER_FAILED_VERIFICATION, permanent, nothing sent", function()
+      local t = sim.start { tls = true }
+      local ok, err = pcall(fails, t.base .. "/api", "PEER_FAILED_VERIFICATION", false, false)
+      t:stop()
+      assert(ok, err)
+    end)
+
+    it("with a scheme lcm does not enable: UNSUPPORTED_PROTOCOL, permanent, nothing sent", function()
+      fails("ftp://127.0.0.1:" .. s.port .. "/", "UNSUPPORTED_PROTOCOL", false, false)
+    end)
+
+    it("with a malformed URL: URL_MALFORMAT, permanent, nothing sent", function()
+      fails("http://[127.0.0.1/api", "URL_MALFORMAT", false, false)
+    end)
+
+    it("when connecting hangs: a timeout, nothing sent", function()
+      local port, close = sim.blackhole()
+      local ok, err = pcall(fails, "http://127.0.0.1:" .. port .. "/api", "OPERATION_TIMEDOUT", true, false,
+                            "timeout", 5000, 200)
+      close()
+      assert(ok, err)
+    end)
+
+    it("when the server drops the connection after reading the request: GOT_NOTHING, sent", function()
+      s:fault { drop = true }
+      fails(s.base .. "/api/GetOutcomeByOutcomegroup", "GOT_NOTHING", true, true)
+      assert.equal(1, s:count())
+    end)
+
+    it("when the answer comes later than the timeout: a timeout, sent", function()
+      s:fault { delay_ms = 3000 }
+      fails(s.base .. "/api/GetOutcomeByOutcomegroup", "OPERATION_TIMEDOUT", true, true, "timeout", 300)
+    end)
+
+    it("when the answer is over max_response_bytes: TOO_LARGE, sent", function()
+      local small = assert(core.http { max_response_bytes = 10 })
+      local status, err = perform(small, s.base .. "/api/GetOutcomeByOutcomegroup")
+      small:close()
+      assert.is_nil(status)
+      assert.equal("TOO_LARGE", err.code)
+      assert.is_true(err.sent)
+    end)
+  end)
+
+  describe("Retry-After", function()
+    local cases = {
+      { "99999999999999999999", 86400 },
+      { "86401", 86400 },
+      { "86400", 86400 },
+      { "120", 120 },
+      { "0", 0 },
+      { "Fri, 31 Dec 9999 23:59:59 GMT", 86400 },
+      { "Sun, 06 Nov 1994 08:49:37 GMT", 0 },
+      { "-5", nil },
+      { "12abc", nil },
+    }
+    for _, c in ipairs(cases) do
+      it("'" .. c[1] .. "' gives " .. tostring(c[2]), function()
+        s:fault { status = 503, headers = { { "Retry-After", c[1] } } }
+        local status, _, retry_after = perform(h, s.base .. "/api/GetOutcomeByOutcomegroup")
+        assert.equal(503, status)
+        assert.equal(c[2], retry_after)
+      end)
+    end
+  end)
 end)
 
 describe("numbers out of range", function()

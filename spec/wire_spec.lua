@@ -6,13 +6,14 @@ local seed = require "helpers.seed"
 
 describe("the request body lcm-sim records", function()
   local s, client
-  setup(function() s = sim.start() end)
-  teardown(function() s:stop() end)
-  before_each(function()
-    s:reset()
+  setup(function()
+    s = sim.start()
     client = assert(lcm.new { url = s.url, source = "spec" })
   end)
-  after_each(function() client:close() end)
+  teardown(function()
+    client:close()
+    s:stop()
+  end)
 
   local function last_body()
     local log = s:requests()
