@@ -73,6 +73,8 @@ LCM_EXPORT int luaopen_lcm_core(lua_State *L)
     lcm_http_open(L);
     lcm_sys_open(L);
     lcm_outbox_open(L);
+    lcm_pool_open(L);
+    lcm_budget_open(L);
     lua_pushliteral(L, LCM_VERSION);
     lua_setfield(L, -2, "_VERSION");
     return 1;

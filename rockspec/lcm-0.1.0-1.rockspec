@@ -37,7 +37,8 @@ build = {
       ["lcm.outcomes"] = "lua/lcm/outcomes.lua",
       ["lcm.retry"] = "lua/lcm/retry.lua",
       ["lcm.core"] = {
-         sources = { "csrc/core.c", "csrc/codec.c", "csrc/error.c", "csrc/http.c", "csrc/outbox.c", "csrc/sys.c" },
+         sources = { "csrc/core.c", "csrc/codec.c", "csrc/error.c", "csrc/http.c", "csrc/outbox.c", "csrc/sys.c",
+                     "csrc/pool.c", "csrc/budget.c" },
          defines = { 'LCM_VERSION="0.1.0"', "_DEFAULT_SOURCE" },
          incdirs = { "csrc", "$(CURL_INCDIR)" },
          libdirs = { "$(CURL_LIBDIR)" },

@@ -21,6 +21,8 @@ local lcm = {
   },
   null = core.null,
   is_error = core.is_error,
+  -- The process-wide connection pool's limits (csrc/pool.c, README "Embedding").
+  configure_pool = core.configure_pool,
 }
 
 local DEFAULTS = {
