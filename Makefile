@@ -110,7 +110,7 @@ SAN_BUILD   := build/asan-$(LUA_VERSION)
 
 asan: deps
 	@sh tools/deps.sh --checks
-	@$(MAKE) --no-print-directory $(SIM)
+	@$(MAKE) --no-print-directory $(SIM) $(EMBED)
 	@$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CFLAGS="-O1 -g -fno-omit-frame-pointer" \
 	    SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=all" $(SAN_BUILD)/lcm/core.so
 	LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(SAN_BUILD)/?.so;;" LCM_SIM="$(CURDIR)/$(SIM)" \

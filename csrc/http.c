@@ -1,4 +1,5 @@
-/* HTTP transport on libcurl: one reused easy handle per client (keep-alive).
+/* HTTP transport on libcurl: each request runs on an easy handle checked out of the
+ * process-wide pool (csrc/pool.c), or on the client's own one with share = false.
  * libcurl's callbacks only write into this file's C buffers; they never touch the Lua
  * state, so no Lua error can unwind through libcurl's frames. Everything that can fail
  * is remembered and reported after curl_easy_perform has returned. */
@@ -285,9 +286,10 @@ static lcm_handle_t *acquire(http_t *h, const char *url)
     int fresh;
     if (!h->pooled) {
         if (lcm_handle_inherited(h->own)) {
-            /* a fork() child: its parent's connection is not ours (leaked: see pool.c) */
+            /* a fork() child: its parent's connection is not ours (see pool.c) */
             if ((p = lcm_handle_new()) == NULL)
                 return NULL;
+            lcm_handle_abandon(h->own);
             h->own = p;
             setup_handle(h, p->curl);
         }
@@ -433,8 +435,10 @@ static int http_close(lua_State *L)
 {
     http_t *h = luaL_checkudata(L, 1, LCM_HTTP_MT);
     int i;
-    if (h->own != NULL && !lcm_handle_inherited(h->own))
-        lcm_handle_free(h->own); /* an inherited one is the parent's: leaked, see pool.c */
+    if (h->own != NULL && lcm_handle_inherited(h->own))
+        lcm_handle_abandon(h->own); /* the parent's connection: see pool.c */
+    else if (h->own != NULL)
+        lcm_handle_free(h->own);
     h->own = NULL;
     curl_slist_free_all(h->headers);
     h->headers = NULL;

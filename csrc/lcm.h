@@ -61,8 +61,10 @@ lcm_handle_t *lcm_pool_checkout(const char *key, int *fresh);
 void lcm_pool_checkin(lcm_handle_t *h, long connects);
 /* A client's private handle (share = false): never shared, never pooled. */
 lcm_handle_t *lcm_handle_new(void);
-/* 1 when h was made before a fork() of this process: the child must not use it. */
+/* 1 when h was made before a fork() of this process: the child must not use it, nor clean
+ * it up (lcm_handle_abandon keeps it, unused; see pool.c). */
 int lcm_handle_inherited(const lcm_handle_t *h);
+void lcm_handle_abandon(lcm_handle_t *h);
 void lcm_handle_free(lcm_handle_t *h);
 /* Counts connections opened by a private handle's request. */
 void lcm_pool_count(long connects);

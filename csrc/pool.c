@@ -46,6 +46,10 @@ static struct {
     unsigned long connects;      /* connections opened by every request of the process */
 } pool = {NULL, 32, 256, 60000, 0, 0, 0, 0, 0, 0};
 
+/* Handles inherited over a fork(), never used nor cleaned up (see on_fork_child), kept
+ * reachable here so that a leak checker does not report what is left behind on purpose. */
+static lcm_handle_t *abandoned;
+
 /* The share of DNS answers and TLS sessions, with one lock per kind of data as libcurl
  * asks. Set up once with the pool and kept for the life of the process. */
 static CURLSH *share;
@@ -88,12 +92,19 @@ static void on_fork_parent(void)
  * too. The inherited handles are dropped without curl_easy_cleanup, deliberately leaked:
  * a cleanup would send a TLS close_notify (and an OpenSSL shutdown) on the parent's live
  * connection, and closing their sockets first would let the cleanup write into whatever
- * file the child opens next under the same descriptor number. The leak is bounded by
- * max_total handles, once per fork. A handle checked out before the fork (by a thread the
+ * file the child opens next under the same descriptor number. What is left behind is
+ * bounded by max_total handles, once per fork (kept in `abandoned`). A handle checked out before the fork (by a thread the
  * child does not have) belongs to an older generation and is leaked when it comes back. */
 static void on_fork_child(void)
 {
     int i;
+    if (pool.idle != NULL) {
+        lcm_handle_t *last = pool.idle;
+        while (last->next != NULL)
+            last = last->next;
+        last->next = abandoned;
+        abandoned = pool.idle;
+    }
     pool.idle = NULL;
     pool.n_idle = pool.n_total = 0;
     pool.generation++;
@@ -130,7 +141,9 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
-static lcm_handle_t *new_handle(const char *key)
+/* A new handle; key NULL for a temporary or private one. Pool handles, temporary ones
+ * included, share DNS answers and TLS sessions; a private one (share = false) nothing. */
+static lcm_handle_t *new_handle(const char *key, int shared)
 {
     lcm_handle_t *p = calloc(1, sizeof *p);
     if (p == NULL)
@@ -141,7 +154,7 @@ static lcm_handle_t *new_handle(const char *key)
         lcm_handle_free(p);
         return NULL;
     }
-    if (key != NULL && share != NULL)
+    if (shared && share != NULL)
         curl_easy_setopt(p->curl, CURLOPT_SHARE, share);
     p->generation = pool.generation; /* the caller holds pool_lock */
     return p;
@@ -162,9 +175,17 @@ lcm_handle_t *lcm_handle_new(void)
 {
     lcm_handle_t *p;
     pthread_mutex_lock(&pool_lock);
-    p = new_handle(NULL);
+    p = new_handle(NULL, 0);
     pthread_mutex_unlock(&pool_lock);
     return p;
+}
+
+void lcm_handle_abandon(lcm_handle_t *p)
+{
+    pthread_mutex_lock(&pool_lock);
+    p->next = abandoned;
+    abandoned = p;
+    pthread_mutex_unlock(&pool_lock);
 }
 
 int lcm_handle_inherited(const lcm_handle_t *p)
@@ -241,7 +262,7 @@ lcm_handle_t *lcm_pool_checkout(const char *key, int *fresh)
     *fresh = p == NULL;
     if (p == NULL) {
         int pooled = pool.n_total < pool.max_total;
-        p = new_handle(pooled ? key : NULL);
+        p = new_handle(pooled ? key : NULL, 1);
         if (p != NULL && pooled) {
             pool.n_total++;
             pool.created++;
@@ -264,6 +285,8 @@ void lcm_pool_checkin(lcm_handle_t *p, long connects)
     pool.connects += (unsigned long)(connects > 0 ? connects : 0);
     if (p->generation != pool.generation) {
         leak = 1; /* checked out before a fork(): see on_fork_child */
+        p->next = abandoned;
+        abandoned = p;
     } else if (p->key == NULL) {
         closing = p; /* temporary */
     } else {
