@@ -7,7 +7,8 @@
  *   freeswitch mode: like mod_lua, every call is a fresh lua_State (luaL_newstate, the
  *                    standard libraries, the freeswitch object, the session), in the call's
  *                    thread, running examples/freeswitch/lcm_outcome.lua; closed at its end;
- *   asterisk mode:   like pbx_lua, every channel gets a fresh lua_State in which
+ *   asterisk mode:   like pbx_lua, extensions.lua first runs once without a channel (the
+ *                    module's load), then every channel gets a fresh lua_State in which
  *                    examples/asterisk/extensions.lua runs again (with app and channel);
  *                    the dialplan's Gosub(lcm-wrapup,s,1) calls extensions["lcm-wrapup"].s,
  *                    which must Return (app["return"]); the state is closed at hangup.
@@ -269,6 +270,29 @@ static const char report[] =
     "return string.format('connections=%d pooled=%d temporary=%d budget_tokens=%d',\n"
     "                     s.connects, s.created, s.temporary, tokens)\n";
 
+/* pbx_lua's load (and reload): extensions.lua runs once in a state of its own, without a
+ * channel, then that state is closed. Here reading a channel variable then is an error. */
+static const char no_channel[] =
+    "channel = setmetatable({}, { __index = function(_, name)\n"
+    "  error('extensions.lua read ' .. name .. ' at load time: there is no channel', 2)\n"
+    "end })\n"
+    "app = setmetatable({}, { __index = function() return function() end end })\n";
+
+static int load_extensions(void)
+{
+    lua_State *L = luaL_newstate();
+    int ok;
+    if (L == NULL)
+        abort();
+    luaL_openlibs(L);
+    ok = run(L, no_channel, sizeof no_channel - 1, "=pbx_lua", 0, 0) &&
+         luaL_loadfile(L, "examples/asterisk/extensions.lua") == LUA_OK && lua_pcall(L, 0, 0, 0) == LUA_OK;
+    if (!ok)
+        fprintf(stderr, "lcm-embed: loading extensions.lua: %s\n", lua_tostring(L, -1));
+    lua_close(L);
+    return ok;
+}
+
 /* The connections this process has opened so far (the pool's count). */
 static long connects(void)
 {
@@ -375,6 +399,8 @@ int lcm_embed_main(int argc, char **argv)
                         "--outbox DIR [--no-share] [--ca-file PEM] [--max-total N] [--fork]\n");
         return 2;
     }
+    if (asterisk && !load_extensions())
+        return 1;
     tids = calloc((size_t)threads, sizeof *tids);
     ws = calloc((size_t)threads, sizeof *ws);
     if (tids == NULL || ws == NULL)
