@@ -135,12 +135,17 @@ $(SIM): sim/lcm_sim.c build/sim_handler.h VERSION Makefile
 	    $(call pc,--cflags,libmicrohttpd) $(LDFLAGS) -o $@ sim/lcm_sim.c \
 	    $(call pc,--libs,lua5.4) $(call pc,--libs,libmicrohttpd) -lm -pthread
 
-# The embedding test host (embed/host.c), linked with the Lua of LUA_VERSION like a
-# FreeSWITCH or Asterisk built against it.
-$(EMBED): embed/host.c Makefile
+# The embedding test host: embed/loader.c is the server process (no liblua of its own), which
+# loads embed/host.c, built as a module linked with the Lua of LUA_VERSION, with RTLD_GLOBAL,
+# the way Asterisk loads pbx_lua and FreeSWITCH mod_lua.
+$(EMBED): embed/loader.c $(EMBED)-pbx.so Makefile
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(SANITIZE) -D_DEFAULT_SOURCE $(HOST_CFLAGS) $(LDFLAGS) -o $@ \
-	    embed/host.c $(HOST_LIBS) -lm -pthread
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(SANITIZE) -D_DEFAULT_SOURCE $(LDFLAGS) -o $@ embed/loader.c -ldl
+
+$(EMBED)-pbx.so: embed/host.c Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(SANITIZE) -D_DEFAULT_SOURCE -fPIC -shared -fvisibility=hidden \
+	    $(HOST_CFLAGS) $(LDFLAGS) -o $@ embed/host.c $(HOST_LIBS) -lm -pthread
 
 deps:
 	@sh tools/deps.sh
@@ -172,7 +177,7 @@ SAN_BUILD   := build/asan-$(LUA_VERSION)
 
 asan: deps
 	@sh tools/deps.sh --checks
-	@$(MAKE) --no-print-directory $(SIM) $(NO_GETRANDOM)
+	@$(MAKE) --no-print-directory $(SIM) $(NO_GETRANDOM) $(EMBED)
 	@$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CFLAGS="-O1 -g -fno-omit-frame-pointer" \
 	    SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=all" $(SAN_BUILD)/lcm/core.so
 	LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(SAN_BUILD)/?.so;;" LCM_SIM="$(CURDIR)/$(SIM)" \
@@ -180,27 +185,28 @@ asan: deps
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    $(BUSTED)
 
-# The embedding host under ThreadSanitizer, then AddressSanitizer+UBSan: both modes, the
-# module and the host built with the sanitizer, against lcm-sim. Any report fails the run.
-EMBED_RUN = LCM_SIM_ARGS="--fixtures embed/fixtures.json" LUA_PATH="lua/?.lua;lua/?/init.lua;;" \
-    LUA_CPATH="build/$(1)-$(LUA_VERSION)/?.so;;" sh tools/with-sim.sh sh -c \
-    'for m in freeswitch asterisk; do build/$(1)-$(LUA_VERSION)/lcm-embed --mode $$m --threads 4 \
-     --calls 25 --url "$$LCM_URL" >/dev/null || exit 1; done'
+# The embedding host's specs (spec/embed_spec.lua: both host models, 16 threads over http and
+# https, the pool, the budget, the outbox) with the host and lcm.core built with
+# ThreadSanitizer, then AddressSanitizer+UBSan. The interpreter running busted keeps the
+# plain build; only the host processes load the sanitized module (LCM_EMBED_CPATH). Any
+# report fails the run.
+EMBED_SPEC = $(BUSTED_ENV) LCM_EMBED="$(CURDIR)/build/$(1)-$(LUA_VERSION)/lcm-embed" \
+    LCM_EMBED_CPATH="build/$(1)-$(LUA_VERSION)/?.so;;" $(BUSTED) spec/embed_spec.lua
 
 embed-san: deps
 	@sh tools/deps.sh --checks
-	@$(MAKE) --no-print-directory $(SIM)
+	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory BUILD=build/tsan-$(LUA_VERSION) CFLAGS="-O1 -g" \
 	    SANITIZE="-fsanitize=thread" build/tsan-$(LUA_VERSION)/lcm/core.so build/tsan-$(LUA_VERSION)/lcm-embed
-	TSAN_OPTIONS="halt_on_error=1 exitcode=66" $(call EMBED_RUN,tsan)
+	TSAN_OPTIONS="halt_on_error=1 exitcode=66" $(call EMBED_SPEC,tsan)
 	@$(MAKE) --no-print-directory BUILD=build/asan-$(LUA_VERSION) CFLAGS="-O1 -g -fno-omit-frame-pointer" \
 	    SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=all" \
 	    build/asan-$(LUA_VERSION)/lcm/core.so build/asan-$(LUA_VERSION)/lcm-embed
-	ASAN_OPTIONS=detect_leaks=1 $(call EMBED_RUN,asan)
+	$(call EMBED_SPEC,asan)
 
 # Memcheck is ~30x slower: the specs of the C paths (codec, transport, outbox), not all.
 VALGRIND_SPECS := spec/codec_spec.lua spec/json_spec.lua spec/check_spec.lua spec/client_spec.lua \
-                  spec/retry_spec.lua spec/outbox_spec.lua spec/transport_spec.lua
+                  spec/retry_spec.lua spec/outbox_spec.lua spec/transport_spec.lua spec/pool_spec.lua
 valgrind: deps
 	@sh tools/deps.sh --checks
 	@$(MAKE) --no-print-directory all
@@ -230,7 +236,7 @@ $(BENCH_HOST): bench/bench_host.c Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -D_DEFAULT_SOURCE $(call pc,--cflags,lua5.4) $(call pc,--cflags,libcurl) \
 	    $(LDFLAGS) -o $@ \
-	    bench/bench_host.c $(call pc,--libs,lua5.4) $(call pc,--libs,libcurl) -lm
+	    bench/bench_host.c $(call pc,--libs,lua5.4) $(call pc,--libs,libcurl) -lm -pthread
 
 bench: deps
 	@sh tools/deps.sh --bench
@@ -241,7 +247,7 @@ bench: deps
 lint: check-version
 	luacheck --no-color lua spec examples sim bench bin .luacheckrc .busted
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
-	    --std=c99 --inline-suppr -Icsrc csrc sim/lcm_sim.c fuzz/answer_fuzz.c embed/host.c \
+	    --std=c99 --inline-suppr -Icsrc csrc sim/lcm_sim.c fuzz/answer_fuzz.c embed/host.c embed/loader.c \
 	    bench/bench_host.c tools/no_getrandom.c
 
 # The version is written once, in VERSION; the rockspec is generated from its template

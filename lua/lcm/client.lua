@@ -293,7 +293,7 @@ function M.new(o)
     max_attempts = o.max_attempts,
     deadline_ms = o.deadline_ms,
     outbox = o.outbox,
-    budget = o.retry_budget and retry.budget(o.retry_budget) or nil,
+    budget = o.retry_budget and retry.budget(o.retry_budget, o.url) or nil,
     logger = o.logger,
     sleep = o.sleep or core.sleep,
     http = http,

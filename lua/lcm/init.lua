@@ -26,6 +26,8 @@ local lcm = {
   -- the Prometheus text format (see README, "Seeing what lcm does").
   stats = stats.table,
   stats_text = stats.text,
+  -- The process-wide connection pool's limits (csrc/pool.c, README "Embedding").
+  configure_pool = core.configure_pool,
 }
 
 local DEFAULTS = {

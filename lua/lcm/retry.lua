@@ -36,24 +36,32 @@ function M.delay_ms(attempt, retry_after_s, random)
   return math.floor(r * ceiling)
 end
 
+-- The tokens are counted in C (csrc/budget.c), one bucket per target (scheme://host:port)
+-- and capacity, shared by every client of the process: FreeSWITCH and pbx_lua make a new
+-- client for every call, and a bucket per client would start full on every call. Without a
+-- url the bucket is the caller's alone.
 local Budget = {}
 Budget.__index = Budget
 
-function M.budget(capacity)
-  return setmetatable({ capacity = capacity, tokens = capacity }, Budget)
+function M.budget(capacity, url)
+  return setmetatable({ bucket = core.budget(url, capacity) }, Budget)
 end
 
 -- Takes the cost of retrying after err; returns the cost, or nil when the budget is short.
 function Budget:take(err)
   local cost = err.kind == "timeout" and M.TIMEOUT_COST or M.RETRY_COST
-  if self.tokens < cost then return nil end
-  self.tokens = self.tokens - cost
+  if not self.bucket:take(cost) then return nil end
   return cost
 end
 
 -- A call succeeded: give back what its last retry cost, or a little when it needed none.
 function Budget:refund(cost)
-  self.tokens = math.min(self.capacity, self.tokens + (cost or M.NO_RETRY_REFUND))
+  self.bucket:refund(cost or M.NO_RETRY_REFUND)
+end
+
+-- The tokens left (and the capacity), shared with the other clients of the bucket.
+function Budget:tokens()
+  return self.bucket:tokens()
 end
 
 return M
