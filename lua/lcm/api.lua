@@ -7,13 +7,12 @@
 local core = require "lcm.core"
 local check = require "lcm.check"
 local dates = require "lcm.dates"
-local outcomes = require "lcm.outcomes"
+local answers = require "lcm.answers"
 
 local M = {}
 
 local field = core.field
 local invalid = check.invalid
-local to_integer = math.tointeger or function(n) return n end
 
 local function err_of(_, err) return err end
 
@@ -199,105 +198,10 @@ local function time_of(date_name)
 end
 
 ---------------------------------------------------------------------------------------------
--- Answers. Keys are read ignoring case (core.field), values converted where that is
--- lossless: the vendor sends numbers as strings ("ModeID": "3").
+-- Answers: the readers of lcm.answers, and the shapes only these calls have.
 
-local function int(v)
-  if type(v) == "string" and v:match("^%-?%d+$") and #v <= 15 then return to_integer(tonumber(v)) end
-  if type(v) == "number" and v == math.floor(v) then return to_integer(v) or v end
-  return v
-end
-
-local function str(v)
-  if type(v) == "string" then return v end
-  if type(v) == "number" then return tostring(int(v)) end
-  return nil
-end
-
-local function num(v)
-  local n = tonumber(v)
-  if n == nil or n ~= n or n == math.huge or n == -math.huge then return nil end
-  return to_integer(n) or n
-end
-
-local function bool(v)
-  if v == true or v == "true" or v == "True" or v == 1 or v == "1" then return true end
-  if v == false or v == "false" or v == "False" or v == 0 or v == "0" then return false end
-  return nil
-end
-
-local function protocol(message)
-  return nil, core.error { kind = "protocol", code = "BAD_RESPONSE", message = message }
-end
-
--- message.response as a list (the MCD answer may carry it as the message itself).
-local function response_list(message)
-  local response = field(message, "response")
-  if response == nil and message[1] ~= nil then response = message end
-  if type(response) ~= "table" then return protocol("the answer's message.response is not a list") end
-  local n = #response
-  for k in pairs(response) do
-    if type(k) ~= "number" or k < 1 or k > n or k ~= math.floor(k) then
-      return protocol("the answer's message.response is not a list")
-    end
-  end
-  return response
-end
-
--- One wire record as { record key = converted value, raw = the record }.
-local function convert(raw, keys)
-  local rec = { raw = raw }
-  for _, k in ipairs(keys) do rec[k[1]] = k[3](field(raw, k[2])) end
-  return rec
-end
-
--- A list reader: `keys` are { record key, wire key, converter }; `find(x)` matches x
--- against the record's `id_key` (107 and "107" alike) or its `name_key` ignoring case.
-local function records(keys, id_key, name_key)
-  local List = {}
-  List.__index = List
-  function List:find(x)
-    if x == nil then return nil end -- not the first record that lacks an ID
-    local want, text_ = int(x), type(x) == "string" and x:lower() or nil
-    for _, rec in ipairs(self) do
-      local name = rec[name_key]
-      if rec[id_key] == want or (text_ and type(name) == "string" and name:lower() == text_) then return rec end
-    end
-    return nil
-  end
-  return function(message)
-    local response, err = response_list(message)
-    if not response then return nil, err end
-    local list = setmetatable({}, List)
-    for i, raw in ipairs(response) do
-      if type(raw) ~= "table" then return protocol("record " .. i .. " is not an object") end
-      list[i] = convert(raw, keys)
-    end
-    return list
-  end
-end
-
--- GetDNCBussField: a list of field names; find ignores case.
-local Names = {}
-Names.__index = Names
-function Names:find(x)
-  if type(x) ~= "string" then return nil end
-  for _, name in ipairs(self) do
-    if name:lower() == x:lower() then return name end
-  end
-  return nil
-end
-
-local function names(message)
-  local response, err = response_list(message)
-  if not response then return nil, err end
-  local list = setmetatable({}, Names)
-  for i, v in ipairs(response) do
-    if type(v) ~= "string" then return protocol("business field " .. i .. " is not a string") end
-    list[i] = v
-  end
-  return list
-end
+local int, str, num, bool = answers.int, answers.str, answers.num, answers.bool
+local protocol, records, names, convert = answers.protocol, answers.records, answers.names, answers.convert
 
 -- GetScreenPopData: one object of field -> value (the sample's shape; the table calls it an
 -- array). Returned as a table with the values as sent (nil for null).
@@ -458,17 +362,17 @@ M.CALLS = {
     answer = "SendAgentState",
     fields = { { "agent_id", "agentID", id_text }, { "agent_state", "agentState", text } } },
   { method = "get_call_outcomes", subtopic = "GetCallOutCome",
-    answer = "CallOutCome", fields = { CALLID }, read = outcomes.from_message },
+    answer = "CallOutCome", fields = { CALLID }, read = answers.outcomes },
   { method = "get_business_outcomes", subtopic = "GetBusinessOutCome",
     answer = "BusinessOutCome", fields = { CALLID, ACCOUNT },
-    read = outcomes.from_message },
+    read = answers.outcomes },
   { method = "get_bo_group_parent", subtopic = "GetBOGroupParent",
     answer = "BOGroupParent", fields = { CALLID, ACCOUNT },
     read = records({ { "id", "ParentId", int }, { "name", "ParentName", str }, { "campaign_key", "CampaignKey", str } },
                    "id", "name") },
   { method = "get_business_outcome_parent", subtopic = "GetBusinessOutcomeParent",
     answer = "BusinessOutcomeParent",
-    fields = { CALLID, ACCOUNT, { "parent_id", "ParentBusinessOutcomeId", id_string } }, read = outcomes.from_message },
+    fields = { CALLID, ACCOUNT, { "parent_id", "ParentBusinessOutcomeId", id_string } }, read = answers.outcomes },
   { method = "get_callback_modes", subtopic = "GetCallBackModes",
     answer = "CallBackModes", fields = { CALLID, ACCOUNT },
     read = records(MODE, "id", "description") },

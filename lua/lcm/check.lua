@@ -21,7 +21,7 @@ local function is_nan_or_inf(n)
 end
 
 -- An integral number as a Lua integer where the version has them (5.3+), so that
--- tostring(101) is "101" everywhere. The one copy: lcm.outcomes uses it too.
+-- tostring(101) is "101" everywhere. The one copy: lcm.answers uses it too.
 M.to_integer = math.tointeger or function(n) return n end
 local to_integer = M.to_integer
 

@@ -6,7 +6,7 @@
 local core = require "lcm.core"
 local check = require "lcm.check"
 local outbox = require "lcm.outbox"
-local outcomes = require "lcm.outcomes"
+local answers = require "lcm.answers"
 local retry = require "lcm.retry"
 local stats = require "lcm.stats"
 
@@ -156,7 +156,7 @@ function Client:_replay(rec)
   local message, err, attempts, earlier = self:_send(rec.subtopic, rec.body, rec.key)
   if not message then return nil, err end
   local ok
-  ok, err = outcomes.set_result(message, rec.callid)
+  ok, err = answers.set_result(message, rec.callid)
   if not ok then return self:_fail(err, rec.subtopic, attempts, earlier) end
   return message
 end
@@ -204,7 +204,7 @@ function Client:get_outcomes(callid, call_type)
   message, err, attempts = self:_get(SUBTOPIC, { callid = id, type = t })
   if not message then return nil, err end
   local list
-  list, err = outcomes.from_message(message)
+  list, err = answers.outcomes(message)
   if not list then return self:_fail(err, SUBTOPIC, attempts) end
   return list
 end
