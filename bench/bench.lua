@@ -126,6 +126,17 @@ local ok, err = pcall(function()
     return host(string.format("fresh %s %d %s noshare", ngx.https, fresh_n // 4, ngx.cert))
   end))
 
+  -- 16 threads, each call a fresh Lua state (FreeSWITCH, or pbx_lua per channel): the
+  -- process-wide handle pool against share = false. us/call is wall time over all calls.
+  for _, mode in ipairs { "share", "noshare" } do
+    local out = sh(string.format("%s concurrent %s %d %s %s 16", HOST, ngx.https, fresh_n, ngx.cert, mode))
+    local us, conns = out:match("^(%S+) (%d+)")
+    assert(us, "bench_host concurrent failed: " .. out)
+    row(string.format("3. 16 threads of fresh-state calls, %s: %s connections for %d calls",
+                      mode == "share" and "handle pool" or "share = false", conns, fresh_n // 16 * 16),
+        "https", tonumber(us))
+  end
+
   local curl_cmd = string.format("curl -s -X POST -H 'Content-Type: application/json' --data-binary '%s' ", REQUEST)
   for _, proto in ipairs { "http", "https" } do
     local cmd = curl_cmd .. (proto == "https" and ("--cacert " .. ngx.cert .. " ") or "") .. ngx[proto]

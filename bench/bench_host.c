@@ -6,8 +6,13 @@
  *                                            require "lcm", lcm.new, get_outcomes, lua_close
  *   bench_host load URL N                    only require "lcm" + lcm.new in a fresh state
  *                                            (the state's creation and closing not counted)
+ *   bench_host concurrent URL N CAFILE share|noshare THREADS
+ *                                            THREADS threads making N fresh-state calls in all:
+ *                                            prints the wall time per call and the connections
+ *                                            the process opened (the pool's count)
  * Each mode first makes a few untimed calls, so that connections and caches are warm. */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,12 +141,77 @@ static int load(const char *url, long n)
     return 0;
 }
 
+typedef struct {
+    const char *url, *cafile;
+    long calls;
+    int share, failed;
+} caller_t;
+
+static void *caller(void *arg)
+{
+    caller_t *c = arg;
+    long i;
+    for (i = 0; i < c->calls && !c->failed; i++) {
+        lua_State *L = state();
+        c->failed = !run(L, per_call, c->url, c->cafile, c->share);
+        lua_close(L);
+    }
+    return NULL;
+}
+
+/* The connections this process has opened (lcm.core's pool count). */
+static long connects(void)
+{
+    lua_State *L = state();
+    long n = -1;
+    if (luaL_dostring(L, "return require('lcm.core').pool_stats().connects") == 0)
+        n = (long)lua_tonumber(L, -1);
+    lua_close(L);
+    return n;
+}
+
+static int concurrent(const char *url, long n, const char *cafile, int share, int threads)
+{
+    pthread_t tids[256];
+    caller_t cs[256];
+    double start;
+    long before;
+    int i, failed = 0;
+    if (threads < 1 || threads > 256)
+        return 2;
+    for (i = 0; i < WARMUP; i++) {
+        lua_State *L = state();
+        if (!run(L, per_call, url, cafile, share))
+            return 1;
+        lua_close(L);
+    }
+    before = connects();
+    start = now_us();
+    for (i = 0; i < threads; i++) {
+        cs[i].url = url;
+        cs[i].cafile = cafile;
+        cs[i].calls = n / threads;
+        cs[i].share = share;
+        cs[i].failed = 0;
+        if (pthread_create(&tids[i], NULL, caller, &cs[i]) != 0)
+            return 1;
+    }
+    for (i = 0; i < threads; i++) {
+        pthread_join(tids[i], NULL);
+        failed |= cs[i].failed;
+    }
+    if (failed)
+        return 1;
+    printf("%.2f %ld\n", (now_us() - start) / (double)(n / threads * threads), connects() - before);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     long n = argc > 3 ? atol(argv[3]) : 0;
     const char *cafile = argc > 4 && strcmp(argv[4], "-") != 0 ? argv[4] : NULL;
     if (argc < 4 || n < 1) {
-        fprintf(stderr, "usage: bench_host floor|fresh|load URL N [CAFILE|-] [share|noshare]\n");
+        fprintf(stderr, "usage: bench_host floor|fresh|load|concurrent URL N [CAFILE|-] [share|noshare] [THREADS]\n");
         return 2;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -151,5 +221,7 @@ int main(int argc, char **argv)
         return fresh(argv[2], n, cafile, !(argc > 5 && strcmp(argv[5], "noshare") == 0));
     if (strcmp(argv[1], "load") == 0)
         return load(argv[2], n);
+    if (strcmp(argv[1], "concurrent") == 0 && argc > 6)
+        return concurrent(argv[2], n, cafile, strcmp(argv[5], "noshare") != 0, atoi(argv[6]));
     return 2;
 }

@@ -1,8 +1,10 @@
-/* Message encoding and answer classification. JSON itself is lua-cjson's job: this file
- * checks what goes in (so a bad value is an `invalid` error naming its field and nothing is
- * sent) and maps whatever comes back to either the answer's `message` or one error object. */
+/* Message encoding and answer classification. Requests are checked and written here in one
+ * walk (a bad value is an `invalid` error naming its field, and nothing is sent; why not
+ * lua-cjson: see out_t); answers are decoded by lua-cjson and mapped to either the answer's
+ * `message` or one error object. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -12,8 +14,8 @@
 #define ANSWER_MAX_DEPTH 32 /* answers: deeper JSON is refused by the decoder itself */
 #define MAX_SUBTOPIC 64
 
-/* Upvalue 1 of encode/answer: a private cjson.safe instance, so our depth and number
- * settings never change the host's own `require "cjson"`. */
+/* Upvalue 1 of answer: a private cjson.safe instance, so our depth settings never change
+ * the host's own `require "cjson"`, nor its settings ours. */
 #define CJSON_INSTANCE lua_upvalueindex(1)
 
 int lcm_utf8_valid(const char *str, size_t len)
@@ -63,7 +65,9 @@ int lcm_getfield_ci(lua_State *L, int t, const char *name)
     lua_pop(L, 1);
     lua_pushnil(L);
     while (lua_next(L, t) != 0) {
-        if (lua_type(L, -2) == LUA_TSTRING && strcasecmp(lua_tostring(L, -2), name) == 0) {
+        size_t len;
+        const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
+        if (key != NULL && len == strlen(name) && strncasecmp(key, name, len) == 0) {
             lua_remove(L, -2);
             return lua_type(L, -1);
         }
@@ -101,72 +105,294 @@ static int invalid(lua_State *L, const path_t *p, const char *why)
     return 0;
 }
 
+/* The one text check of lcm, for C (here) and for Lua (core.text_problem): NULL when s can
+ * be sent, else what is wrong with it. */
+static const char *text_problem(const char *s, size_t len)
+{
+    if (memchr(s, '\0', len) != NULL)
+        return "contains a NUL byte";
+    if (!lcm_utf8_valid(s, len))
+        return "is not valid UTF-8";
+    return NULL;
+}
+
 static int check_string(lua_State *L, int idx, path_t *p)
 {
     size_t len;
     const char *s = lua_tolstring(L, idx, &len);
-    if (memchr(s, '\0', len) != NULL)
-        return invalid(L, p, "contains a NUL byte");
-    if (!lcm_utf8_valid(s, len))
-        return invalid(L, p, "is not valid UTF-8");
+    const char *why = text_problem(s, len);
+    return why == NULL ? 1 : invalid(L, p, why);
+}
+
+/* The request writer. lua-cjson is not used to encode requests, because it is wrong for us:
+ * - Debian's lua-cjson 2.1.0 prints every number with "%.14g" and refuses a precision above
+ *   14, so the outcome 123456789012345 goes out as 1.2345678901234e+14 (= 123456789012340)
+ *   and LCM records another outcome than the one the script set;
+ * - it writes object keys in hash order, which differs between Lua 5.1-5.4 and LuaJIT;
+ * - a cjson build's number output and limits differ from build to build.
+ * The check of every value (an `invalid` error naming its path, nothing sent) and the writing
+ * are one walk. Answers are still decoded by lua-cjson (a private instance). */
+typedef struct {
+    lua_State *L;
+    int slot; /* stack index that anchors the buffer once it outgrew `first` */
+    char *s;
+    size_t len, cap;
+    char first[1024];
+} out_t;
+
+/* Grows into a userdata owned by Lua: a memory error raised here leaks nothing. */
+static void out_add(out_t *o, const char *s, size_t n)
+{
+    if (n > o->cap - o->len) {
+        size_t cap = o->cap;
+        char *buf;
+        while (n > cap - o->len) {
+            if (cap > ((size_t)-1) / 2)
+                luaL_error(o->L, "lcm: request too large");
+            cap *= 2;
+        }
+        buf = lua_newuserdata(o->L, cap);
+        memcpy(buf, o->s, o->len);
+        lua_replace(o->L, o->slot);
+        o->s = buf;
+        o->cap = cap;
+    }
+    memcpy(o->s + o->len, s, n);
+    o->len += n;
+}
+
+#define out_lit(o, lit) out_add((o), (lit), sizeof(lit) - 1)
+
+/* RFC 8259: '"', '\\' and the control characters escaped; valid UTF-8 (checked) as is. */
+static void out_string(out_t *o, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i, from = 0;
+    out_lit(o, "\"");
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == '"' || c == '\\') {
+            char e[6] = {'\\', (char)c, 0, 0, 0, 0};
+            out_add(o, s + from, i - from);
+            if (c < 0x20) {
+                e[1] = 'u';
+                e[2] = e[3] = '0';
+                e[4] = hex[c >> 4];
+                e[5] = hex[c & 15];
+                out_add(o, e, 6);
+            } else {
+                out_add(o, e, 2);
+            }
+            from = i + 1;
+        }
+    }
+    out_add(o, s + from, len - from);
+    out_lit(o, "\"");
+}
+
+/* The shortest of %.15g, %.16g, %.17g that reads back as d. printf and strtod both follow
+ * LC_NUMERIC (a host may have set "de_DE": "0,1"), so the round trip is checked in the
+ * host's locale and the decimal point, whatever bytes it is, then written as '.'. */
+static size_t format_double(char *out, double d)
+{
+    char tmp[64];
+    const char *s;
+    size_t n = 0;
+    int prec;
+    for (prec = 15; prec < 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+        if (strtod(tmp, NULL) == d)
+            break;
+    }
+    if (prec == 17)
+        snprintf(tmp, sizeof tmp, "%.17g", d);
+    for (s = tmp; *s != '\0';) {
+        if ((*s >= '0' && *s <= '9') || *s == '-' || *s == '+' || *s == 'e') {
+            out[n++] = *s++;
+        } else {
+            out[n++] = '.';
+            while (*s != '\0' && !((*s >= '0' && *s <= '9') || *s == 'e'))
+                s++;
+        }
+    }
+    return n;
+}
+
+#define TWO_63 9223372036854775808.0
+
+/* Integers (a 5.3+ integer, or a float with an integral value in the range of long long) as
+ * exact decimal integers: 123456789012345 on every Lua version, 2.0 as "2". Other finite
+ * numbers as their shortest round-trip form. -0.0 stays "-0", which reads back as -0.0. */
+static void out_number(out_t *o, lua_State *L, int idx)
+{
+    char buf[64];
+    int n;
+    double d;
+#if LUA_VERSION_NUM >= 503
+    if (lua_isinteger(L, idx)) {
+        n = snprintf(buf, sizeof buf, "%lld", (long long)lua_tointeger(L, idx));
+        out_add(o, buf, (size_t)n);
+        return;
+    }
+#endif
+    d = (double)lua_tonumber(L, idx);
+    if (d == floor(d) && d >= -TWO_63 && d < TWO_63 && !(d == 0 && signbit(d))) {
+        n = snprintf(buf, sizeof buf, "%lld", (long long)d);
+        out_add(o, buf, (size_t)n);
+    } else {
+        out_add(o, buf, format_double(buf, d));
+    }
+}
+
+/* Leaves only the error (on top) above base: the walk's failure exit at every level. */
+static int failed(lua_State *L, int base)
+{
+    if (lua_gettop(L) > base + 1) {
+        lua_replace(L, base + 1);
+        lua_settop(L, base + 1);
+    }
+    return 0;
+}
+
+typedef struct {
+    const char *s;
+    size_t len;
+} name_t;
+
+static int key_cmp(const void *a, const void *b)
+{
+    const name_t *x = a, *y = b;
+    int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+    return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static int write_value(lua_State *L, out_t *o, int idx, int depth, path_t *p);
+
+/* Checks the keys of the table at idx; counts them as array indexes or object keys. */
+static int check_keys(lua_State *L, int idx, path_t *p, size_t *items, size_t *names)
+{
+    size_t n = lua_rawlen(L, idx);
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            if (!check_string(L, lua_gettop(L), p))
+                return 0;
+            (*names)++;
+        } else if (lua_type(L, -1) == LUA_TNUMBER) {
+            lua_Number k = lua_tonumber(L, -1);
+            if (k != floor(k) || k < 1 || k > (lua_Number)n)
+                return invalid(L, p, "is a sparse or non-integer-keyed array");
+            (*items)++;
+        } else {
+            return invalid(L, p, "has a key that is neither a string nor an index");
+        }
+        if (*items > 0 && *names > 0)
+            return invalid(L, p, "mixes array items and object keys");
+    }
+    /* Every index is in 1..n and counted once: a hole means fewer than n. */
+    if (*items != 0 && *items != n)
+        return invalid(L, p, "is a sparse or non-integer-keyed array");
     return 1;
 }
 
-/* Returns 1 when the value at idx can be sent; else pushes an invalid error, returns 0. */
-static int check_value(lua_State *L, int idx, int depth, path_t *p)
+/* Writes the item or member on top of the stack (p ends in its name since mark), pops it
+ * and cuts p back; on failure leaves the error on top instead. */
+static int write_pushed(lua_State *L, out_t *o, int depth, path_t *p, size_t mark)
 {
-    switch (lua_type(L, idx)) {
-    case LUA_TSTRING:
-        return check_string(L, idx, p);
-    case LUA_TBOOLEAN:
-        return 1;
-    case LUA_TNUMBER: {
-        lua_Number n = lua_tonumber(L, idx);
-        return isfinite((double)n) ? 1 : invalid(L, p, "must be a finite number");
+    int ok = write_value(L, o, lua_gettop(L), depth + 1, p);
+    p->len = mark;
+    p->s[mark] = '\0';
+    if (ok)
+        lua_pop(L, 1);
+    return ok;
+}
+
+static int write_array(lua_State *L, out_t *o, int idx, int depth, path_t *p, size_t n)
+{
+    size_t i;
+    out_lit(o, "[");
+    for (i = 1; i <= n; i++) {
+        size_t mark = path_push(p, NULL, (long long)i);
+        if (i > 1)
+            out_lit(o, ",");
+        lua_rawgeti(L, idx, (lua_Integer)i);
+        if (!write_pushed(L, o, depth, p, mark))
+            return 0;
     }
+    out_lit(o, "]");
+    return 1;
+}
+
+/* Keys in byte order, so the bytes do not depend on the Lua version's hash order. The
+ * key strings stay alive: the table being written holds them. */
+static int write_object(lua_State *L, out_t *o, int idx, int depth, path_t *p, size_t n)
+{
+    name_t *keys = lua_newuserdata(L, n * sizeof *keys);
+    size_t i = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0 && i < n) {
+        lua_pop(L, 1);
+        keys[i].s = lua_tolstring(L, -1, &keys[i].len);
+        i++;
+    }
+    qsort(keys, n, sizeof *keys, key_cmp);
+    out_lit(o, "{");
+    for (i = 0; i < n; i++) {
+        size_t mark = path_push(p, keys[i].s, 0);
+        if (i > 0)
+            out_lit(o, ",");
+        out_string(o, keys[i].s, keys[i].len);
+        out_lit(o, ":");
+        lua_pushlstring(L, keys[i].s, keys[i].len);
+        lua_rawget(L, idx);
+        if (!write_pushed(L, o, depth, p, mark))
+            return 0;
+    }
+    out_lit(o, "}");
+    lua_pop(L, 1);
+    return 1;
+}
+
+/* Writes the value at idx and returns 1; else leaves an invalid error on top of what was
+ * the stack at the call and returns 0. */
+static int write_value(lua_State *L, out_t *o, int idx, int depth, path_t *p)
+{
+    int base = lua_gettop(L);
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        if (!check_string(L, idx, p))
+            return 0;
+        out_string(o, s, len);
+        return 1;
+    }
+    case LUA_TBOOLEAN:
+        if (lua_toboolean(L, idx))
+            out_lit(o, "true");
+        else
+            out_lit(o, "false");
+        return 1;
+    case LUA_TNUMBER:
+        if (!isfinite((double)lua_tonumber(L, idx)))
+            return invalid(L, p, "must be a finite number");
+        out_number(o, L, idx);
+        return 1;
     case LUA_TLIGHTUSERDATA: /* cjson.null */
-        return lua_touserdata(L, idx) == NULL ? 1 : invalid(L, p, "cannot be sent (userdata)");
+        if (lua_touserdata(L, idx) != NULL)
+            return invalid(L, p, "cannot be sent (userdata)");
+        out_lit(o, "null");
+        return 1;
     case LUA_TTABLE: {
-        size_t n = lua_rawlen(L, idx);
-        int strings = 0, numbers = 0;
-        if (depth >= MAX_DEPTH)
+        size_t items = 0, names = 0;
+        if (depth >= MAX_DEPTH || !lua_checkstack(L, 8))
             return invalid(L, p, "is nested too deeply");
-        luaL_checkstack(L, 4, "lcm: data too deep");
-        lua_pushnil(L);
-        while (lua_next(L, idx) != 0) {
-            size_t mark;
-            int ok;
-            if (lua_type(L, -2) == LUA_TSTRING) {
-                strings = 1;
-                if (!check_string(L, lua_gettop(L) - 1, p)) {
-                    lua_remove(L, -2);
-                    lua_remove(L, -2);
-                    return 0;
-                }
-                mark = path_push(p, lua_tostring(L, -2), 0);
-            } else if (lua_type(L, -2) == LUA_TNUMBER) {
-                lua_Number k = lua_tonumber(L, -2);
-                numbers = 1;
-                if (k != floor(k) || k < 1 || k > (lua_Number)n) {
-                    lua_pop(L, 2);
-                    return invalid(L, p, "is a sparse or non-integer-keyed array");
-                }
-                mark = path_push(p, NULL, (long long)k);
-            } else {
-                lua_pop(L, 2);
-                return invalid(L, p, "has a key that is neither a string nor an index");
-            }
-            ok = check_value(L, lua_gettop(L), depth + 1, p);
-            p->len = mark;
-            p->s[mark] = '\0';
-            if (!ok) {
-                lua_remove(L, -2); /* value */
-                lua_remove(L, -2); /* key */
-                return 0;
-            }
-            lua_pop(L, 1);
-        }
-        return strings && numbers ? invalid(L, p, "mixes array items and object keys") : 1;
+        if (!check_keys(L, idx, p, &items, &names))
+            return failed(L, base);
+        if (items > 0 ? !write_array(L, o, idx, depth, p, items) : !write_object(L, o, idx, depth, p, names))
+            return failed(L, base);
+        return 1;
     }
     default: {
         char why[64];
@@ -198,10 +424,14 @@ static int check_name(lua_State *L, int idx, const char *field, int subtopic)
     return check_string(L, idx, &p);
 }
 
-/* core.encode(subtopic, source, data) -> json | nil, err */
+/* core.encode(subtopic, source, data) -> json | nil, err
+ * The envelope's keys in the documented order, data's keys sorted. */
 static int codec_encode(lua_State *L)
 {
     path_t p;
+    out_t o;
+    size_t len;
+    const char *s;
     lua_settop(L, 3);
     if (!check_name(L, 1, "subtopic", 1) || !check_name(L, 2, "source", 0))
         return lcm_error_return(L);
@@ -211,30 +441,36 @@ static int codec_encode(lua_State *L)
         invalid(L, &p, "must be a table");
         return lcm_error_return(L);
     }
-    if (!check_value(L, 3, 0, &p))
+    lua_pushnil(L); /* slot 4: the buffer, once it is a userdata */
+    o.L = L;
+    o.slot = 4;
+    o.s = o.first;
+    o.len = 0;
+    o.cap = sizeof o.first;
+    out_lit(&o, "{\"channel\":\"LCM\",\"topic\":\"WebService\",\"subtopic\":");
+    s = lua_tolstring(L, 1, &len);
+    out_string(&o, s, len);
+    out_lit(&o, ",\"source\":");
+    s = lua_tolstring(L, 2, &len);
+    out_string(&o, s, len);
+    out_lit(&o, ",\"data\":");
+    if (!write_value(L, &o, 3, 0, &p))
         return lcm_error_return(L);
-
-    lua_getfield(L, CJSON_INSTANCE, "encode");
-    lua_createtable(L, 0, 5);
-    lua_pushliteral(L, "LCM");
-    lua_setfield(L, -2, "channel");
-    lua_pushliteral(L, "WebService");
-    lua_setfield(L, -2, "topic");
-    lua_pushvalue(L, 1);
-    lua_setfield(L, -2, "subtopic");
-    lua_pushvalue(L, 2);
-    lua_setfield(L, -2, "source");
-    lua_pushvalue(L, 3);
-    lua_setfield(L, -2, "data");
-    lua_call(L, 1, 2);
-    if (lua_isnil(L, -2)) {
-        char why[160];
-        snprintf(why, sizeof why, "cannot be encoded: %s", lua_tostring(L, -1));
-        invalid(L, &p, why);
-        return lcm_error_return(L);
-    }
-    lua_pop(L, 1);
+    out_lit(&o, "}");
+    lua_pushlstring(L, o.s, o.len);
     return 1;
+}
+
+/* 1 when the value on top is the string want (ignoring case when ci is set), compared by
+ * length: a Lua string may hold a NUL, and "LCM\0junk" is not "LCM". */
+static int top_is(lua_State *L, const char *want, int ci)
+{
+    size_t len, n = strlen(want);
+    const char *s;
+    if (lua_type(L, -1) != LUA_TSTRING)
+        return 0;
+    s = lua_tolstring(L, -1, &len);
+    return len == n && (ci ? strncasecmp(s, want, n) : memcmp(s, want, n)) == 0;
 }
 
 static int is_retryable_status(long status)
@@ -248,8 +484,8 @@ static int push_lcm_error(lua_State *L, int t)
 {
     static const char *const parts[] = {"data", "message", NULL};
     int found = 0, details = 0, i;
-    if (lcm_getfield_ci(L, t, "topic") == LUA_TSTRING && strcasecmp(lua_tostring(L, -1), "error") == 0)
-        found = 1;
+    lcm_getfield_ci(L, t, "topic");
+    found = top_is(L, "error", 1);
     lua_pop(L, 1);
     for (i = 0; parts[i] != NULL && details == 0; i++) {
         if (lcm_getfield_ci(L, t, parts[i]) == LUA_TTABLE) {
@@ -302,7 +538,7 @@ static int codec_answer(lua_State *L)
 {
     size_t len;
     const char *body = luaL_checklstring(L, 1, &len);
-    long status = (long)luaL_checknumber(L, 2);
+    long status = (long)lcm_checkrange(L, 2, 0, 999);
     const char *expect = luaL_optstring(L, 3, NULL);
     const char *first = body;
     int decoded;
@@ -336,12 +572,13 @@ static int codec_answer(lua_State *L)
     }
     if (!decoded)
         return protocol_error(L, "NOT_OBJECT", "the answer is JSON but not an object");
-    if (lcm_getfield_ci(L, 4, "channel") != LUA_TSTRING || strcmp(lua_tostring(L, -1), "LCM") != 0)
+    lcm_getfield_ci(L, 4, "channel");
+    if (!top_is(L, "LCM", 0))
         return protocol_error(L, "BAD_CHANNEL", "the answer's channel is not LCM");
-    if (lcm_getfield_ci(L, 4, "topic") != LUA_TSTRING || strcasecmp(lua_tostring(L, -1), "WebService") != 0)
+    lcm_getfield_ci(L, 4, "topic");
+    if (!top_is(L, "WebService", 1))
         return protocol_error(L, "BAD_TOPIC", "the answer's topic is not WebService");
-    if (expect != NULL &&
-        (lcm_getfield_ci(L, 4, "subtopic") != LUA_TSTRING || strcasecmp(lua_tostring(L, -1), expect) != 0)) {
+    if (expect != NULL && (lcm_getfield_ci(L, 4, "subtopic"), !top_is(L, expect, 1))) {
         lua_pushfstring(L, "expected an answer with subtopic %s", expect);
         return protocol_error(L, "BAD_SUBTOPIC", lua_tostring(L, -1));
     }
@@ -358,6 +595,20 @@ static int codec_field(lua_State *L)
     lcm_getfield_ci(L, 1, luaL_checkstring(L, 2));
     if (lua_type(L, -1) == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == NULL)
         lua_pushnil(L);
+    return 1;
+}
+
+/* core.text_problem(s) -> nil when s can be sent as text, else why not ("contains a NUL
+ * byte", "is not valid UTF-8"): the Lua layer's check of text is this one. */
+static int codec_text_problem(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    const char *why = text_problem(s, len);
+    if (why == NULL)
+        lua_pushnil(L);
+    else
+        lua_pushstring(L, why);
     return 1;
 }
 
@@ -390,7 +641,6 @@ void lcm_codec_open(lua_State *L)
     lua_call(L, 0, 1);
     lua_remove(L, -2);
     call_setting(L, "decode_max_depth", ANSWER_MAX_DEPTH);
-    call_setting(L, "encode_max_depth", MAX_DEPTH + 2);
     lua_getfield(L, -1, "decode_invalid_numbers");
     lua_pushboolean(L, 0);
     lua_call(L, 1, 0);
@@ -399,6 +649,8 @@ void lcm_codec_open(lua_State *L)
     luaL_setfuncs(L, fns, 1);
     lua_pushcfunction(L, codec_utf8_valid);
     lua_setfield(L, -2, "utf8_valid");
+    lua_pushcfunction(L, codec_text_problem);
+    lua_setfield(L, -2, "text_problem");
     lua_pushcfunction(L, codec_field);
     lua_setfield(L, -2, "field");
 }

@@ -7,9 +7,13 @@
 #include <lauxlib.h>
 
 #if LUA_VERSION_NUM == 501
+#if defined(LUAJIT_VERSION) || defined(luaL_newlib)
+/* LuaJIT's headers declare 5.2 functions (luaL_setfuncs...) that PUC Lua 5.1 lacks: a module
+ * built with them would not load in lua5.1, yet lib/lua/5.1 serves both VMs. */
+#error "lcm: build the Lua 5.1 module against PUC Lua 5.1's headers (it serves LuaJIT too)"
+#endif
 #define lua_rawlen(L, i) lua_objlen((L), (i))
-#if !defined(luaL_newlib)
-/* PUC 5.1 lacks these; LuaJIT 2.1's lauxlib.h has them (and defines luaL_newlib). */
+/* PUC 5.1 lacks these. */
 #define luaL_newlibtable(L, l) lua_createtable((L), 0, (int)(sizeof(l) / sizeof((l)[0]) - 1))
 #define luaL_newlib(L, l) (luaL_newlibtable((L), (l)), luaL_setfuncs((L), (l), 0))
 static inline void luaL_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
@@ -41,7 +45,6 @@ static inline void *luaL_testudata(lua_State *L, int ud, const char *tname)
     }
     return NULL;
 }
-#endif
 #elif LUA_VERSION_NUM == 502 || LUA_VERSION_NUM == 503 || LUA_VERSION_NUM == 504
 /* The 5.2+ API is the one the sources use. */
 #else

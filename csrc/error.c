@@ -35,7 +35,8 @@ int lcm_error_return(lua_State *L)
 }
 
 /* Appends t[name] when it is a string or a number. Numbers are printed by hand so that
- * 5.1 ("3") and 5.3+ ("3" for integers) give the same line. */
+ * 5.1 ("3") and 5.3+ ("3" for integers) give the same line; only a number inside the range
+ * of long long is converted to one (outside it, or NaN, the cast is undefined). */
 static int add_field(lua_State *L, luaL_Buffer *b, int t, const char *name, const char *fmt)
 {
     char num[64];
@@ -48,7 +49,7 @@ static int add_field(lua_State *L, luaL_Buffer *b, int t, const char *name, cons
         s = lua_tostring(L, -1);
     } else if (type == LUA_TNUMBER) {
         lua_Number n = lua_tonumber(L, -1);
-        if (n == (lua_Number)(long long)n)
+        if (n >= -9223372036854775807.0 && n < 9223372036854775807.0 && n == (lua_Number)(long long)n)
             snprintf(num, sizeof num, "%lld", (long long)n);
         else
             snprintf(num, sizeof num, "%.14g", (double)n);
@@ -66,7 +67,39 @@ static int add_field(lua_State *L, luaL_Buffer *b, int t, const char *name, cons
     return 0;
 }
 
-/* "lcm: transport error COULDNT_CONNECT: Failed to connect... [SetBusiness...] after 3 attempt(s)" */
+/* 1 when t[name] is the string value. */
+static int field_is(lua_State *L, int t, const char *name, const char *value)
+{
+    int is;
+    lua_pushstring(L, name);
+    lua_rawget(L, t);
+    is = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), value) == 0;
+    lua_pop(L, 1);
+    return is;
+}
+
+/* What a failed Set left behind: "; recorded: unknown" (LCM may have it), then "; queued"
+ * or "; not queued: <why>" (a failed outbox write is never silent). */
+static void add_outcome(lua_State *L, luaL_Buffer *b, int t)
+{
+    if (field_is(L, t, "recorded", "unknown"))
+        luaL_addstring(b, "; recorded: unknown");
+    lua_pushliteral(L, "queued");
+    lua_rawget(L, t);
+    if (lua_type(L, -1) == LUA_TBOOLEAN) {
+        int queued = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        if (queued)
+            luaL_addstring(b, "; queued");
+        else if (!add_field(L, b, t, "outbox_error", "; not queued: %s"))
+            luaL_addstring(b, "; not queued");
+    } else {
+        lua_pop(L, 1);
+    }
+}
+
+/* "lcm: http error HTTP 503: unexpected HTTP status 503 [SetDNC] after 3 attempt(s);
+ *  recorded: unknown; queued" */
 static int error_tostring(lua_State *L)
 {
     luaL_Buffer b;
@@ -88,6 +121,7 @@ static int error_tostring(lua_State *L)
         lua_pop(L, 1);
         add_field(L, &b, 1, "attempts", " after %s attempt(s)");
     }
+    add_outcome(L, &b, 1);
     luaL_pushresult(&b);
     return 1;
 }
@@ -103,9 +137,17 @@ static int error_new(lua_State *L)
     kind = lua_tostring(L, -1);
     for (i = 0; kind != NULL && kinds[i] != NULL; i++)
         known |= strcmp(kind, kinds[i]) == 0;
-    if (!known)
-        return luaL_argerror(L, 1, "error kind must be one of invalid, transport, timeout, "
-                                   "http, protocol, lcm, rejected, outbox");
+    if (!known) {
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        luaL_addstring(&b, "error kind must be one of");
+        for (i = 0; kinds[i] != NULL; i++) {
+            luaL_addstring(&b, i == 0 ? " " : ", ");
+            luaL_addstring(&b, kinds[i]);
+        }
+        luaL_pushresult(&b);
+        return luaL_argerror(L, 1, lua_tostring(L, -1));
+    }
     lua_pop(L, 1);
     lua_getfield(L, 1, "message");
     if (lua_type(L, -1) != LUA_TSTRING) {
@@ -142,6 +184,6 @@ void lcm_error_open(lua_State *L)
     luaL_setfuncs(L, mt, 0);
     lua_pushliteral(L, "lcm.error");
     lua_setfield(L, -2, "__name");
-    lua_setfield(L, -2, "error_mt");
+    lua_pop(L, 1);
     luaL_setfuncs(L, fns, 0);
 }

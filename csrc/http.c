@@ -1,4 +1,5 @@
-/* HTTP transport on libcurl: one reused easy handle per client (keep-alive).
+/* HTTP transport on libcurl: each request runs on an easy handle checked out of the
+ * process-wide pool (csrc/pool.c), or on the client's own one with share = false.
  * libcurl's callbacks only write into this file's C buffers; they never touch the Lua
  * state, so no Lua error can unwind through libcurl's frames. Everything that can fail
  * is remembered and reported after curl_easy_perform has returned. */
@@ -15,98 +16,64 @@
 
 #define LCM_HTTP_MT "lcm.http"
 #define KEEP_BUFFER (256 * 1024) /* larger answers' buffers are freed after use */
+#define MAX_RETRY_AFTER 86400L   /* seconds: a server's Retry-After is clamped to a day */
+/* The ranges of the numeric options; the Lua layer checks them first (README, "Options"). */
+#define MAX_TIMEOUT_MS 86400000
+#define MAX_RESPONSE_BYTES 1073741824
+
+#define N_OPTS 5 /* ca_file, proxy, user_agent, username, password */
 
 typedef struct {
-    CURL *curl;
-    struct curl_slist *headers; /* the client's fixed headers, built once */
+    int closed, pooled;          /* pooled: share ~= false, the handle comes from csrc/pool.c */
+    lcm_handle_t *own;           /* share = false: the client's private handle */
+    struct curl_slist *headers;  /* the client's fixed headers, built once */
+    char *opts[N_OPTS];
+    int insecure;
+    char *options;               /* the options above as one canonical string */
+    char *key;                   /* origin + options: the pool key of the last URL's origin */
+    char *key_prefix;            /* the URL text the key's origin was parsed from */
     char *buf;
     size_t len, cap, max;
     int too_large, oom;
     long retry_after; /* seconds from the answer's Retry-After, -1 when it had none */
-    char *url;        /* the URL libcurl was last given */
     char errbuf[CURL_ERROR_SIZE];
 } http_t;
 
-/* Process-wide state, set up once (pthread_once) and kept for the life of the process:
- * libcurl's global init, and one share handle through which every client in every Lua
- * state and thread shares connections, DNS answers and TLS sessions. FreeSWITCH gives each
- * call a fresh Lua state: without this, every call would pay a new TCP and TLS handshake. */
+/* curl_global_init once per process (pthread_once), then the handle pool (csrc/pool.c). */
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_status = CURLE_FAILED_INIT;
-static CURLSH *global_share;
-static pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
-
-static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ud)
-{
-    (void)h;
-    (void)access;
-    (void)ud;
-    pthread_mutex_lock(&share_locks[data]);
-}
-
-static void share_unlock(CURL *h, curl_lock_data data, void *ud)
-{
-    (void)h;
-    (void)ud;
-    pthread_mutex_unlock(&share_locks[data]);
-}
 
 /* curl_global_init is not thread-safe before 7.84, and hosts may load the module in several
  * threads at once. It is reference counted, so a host's own call before ours is fine. */
 static void global_init(void)
 {
-    int i;
     global_status = curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (global_status != CURLE_OK)
-        return;
-    /* The share handle keeps pointers to this module's lock functions: the module must
-     * stay mapped when the Lua state that loaded it closes and dlcloses it (a later state
-     * then finds it, and the warm cache, still there). */
-    lcm_pin((const void *)(size_t)share_lock);
-    for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
-        pthread_mutex_init(&share_locks[i], NULL);
-    global_share = curl_share_init();
-    if (global_share != NULL &&
-        (curl_share_setopt(global_share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
-         curl_share_setopt(global_share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
-         curl_share_setopt(global_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
-         curl_share_setopt(global_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
-         curl_share_setopt(global_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)) {
-        curl_share_cleanup(global_share);
-        global_share = NULL; /* clients then work alone, as with share = false */
-    }
+    if (global_status == CURLE_OK)
+        lcm_pool_init();
 }
 
-#define CODE(x) {CURLE_##x, #x}
-static const struct {
+/* Every CURLE_* code of the libcurl the module is built against, with lcm's decision for it:
+ * csrc/curl_codes.txt, turned into curl_codes.h by tools/curl_codes.lua at build time. */
+#include "curl_codes.h"
+
+static const struct curl_code {
     CURLcode code;
     const char *name;
+    unsigned char retryable; /* the same request may succeed if sent again */
+    unsigned char early;     /* may fail before the request left: see request_left */
 } curl_codes[] = {
-    CODE(UNSUPPORTED_PROTOCOL), CODE(FAILED_INIT), CODE(URL_MALFORMAT), CODE(NOT_BUILT_IN),
-    CODE(COULDNT_RESOLVE_PROXY), CODE(COULDNT_RESOLVE_HOST), CODE(COULDNT_CONNECT),
-    CODE(WEIRD_SERVER_REPLY), CODE(HTTP2), CODE(PARTIAL_FILE), CODE(WRITE_ERROR),
-    CODE(READ_ERROR), CODE(OUT_OF_MEMORY), CODE(OPERATION_TIMEDOUT), CODE(SSL_CONNECT_ERROR),
-    CODE(BAD_FUNCTION_ARGUMENT), CODE(TOO_MANY_REDIRECTS), CODE(GOT_NOTHING),
-    CODE(SEND_ERROR), CODE(RECV_ERROR), CODE(SSL_CERTPROBLEM), CODE(SSL_CIPHER),
-    CODE(PEER_FAILED_VERIFICATION), CODE(BAD_CONTENT_ENCODING), CODE(FILESIZE_EXCEEDED),
-    CODE(LOGIN_DENIED), CODE(SSL_CACERT_BADFILE), CODE(SSL_ISSUER_ERROR), CODE(HTTP2_STREAM),
-    CODE(PROXY), CODE(SSL_CRL_BADFILE), CODE(SSL_PINNEDPUBKEYNOTMATCH),
+#define X(name, retryable, early) {CURLE_##name, #name, retryable, early},
+    LCM_CURL_CODES(X)
+#undef X
 };
-#undef CODE
 
-/* Failures that the same request cannot cure by being sent again. */
-static int permanent(CURLcode code)
+static const struct curl_code *find_code(CURLcode rc)
 {
-    switch (code) {
-    case CURLE_UNSUPPORTED_PROTOCOL: case CURLE_URL_MALFORMAT: case CURLE_NOT_BUILT_IN:
-    case CURLE_OUT_OF_MEMORY: case CURLE_BAD_FUNCTION_ARGUMENT: case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER: case CURLE_PEER_FAILED_VERIFICATION: case CURLE_LOGIN_DENIED:
-    case CURLE_SSL_CACERT_BADFILE: case CURLE_SSL_ISSUER_ERROR: case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-        return 1;
-    default:
-        return 0;
-    }
+    size_t i;
+    for (i = 0; i < sizeof curl_codes / sizeof curl_codes[0]; i++)
+        if (curl_codes[i].code == rc)
+            return &curl_codes[i];
+    return NULL;
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
@@ -151,13 +118,16 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
             value[j++] = data[i++];
         value[j] = '\0';
         if (j > 0 && isdigit((unsigned char)value[0])) {
-            char *end;
-            long s = strtol(value, &end, 10);
-            h->retry_after = *end == '\0' && s >= 0 ? s : -1;
+            /* Clamped while reading: strtol would saturate at LONG_MAX, and later
+             * arithmetic on it (seconds to ms) would overflow. */
+            long secs = 0;
+            for (i = 0; i < j && isdigit((unsigned char)value[i]); i++)
+                secs = secs >= MAX_RETRY_AFTER ? MAX_RETRY_AFTER : secs * 10 + (value[i] - '0');
+            h->retry_after = i == j ? (secs > MAX_RETRY_AFTER ? MAX_RETRY_AFTER : secs) : -1;
         } else if (j > 0) {
             time_t at = curl_getdate(value, NULL); /* the HTTP-date form */
             time_t now = time(NULL);
-            h->retry_after = at < 0 ? -1 : at > now ? (long)(at - now) : 0;
+            h->retry_after = at < 0 ? -1 : at <= now ? 0 : at - now > MAX_RETRY_AFTER ? MAX_RETRY_AFTER : (long)(at - now);
         }
     }
     return n;
@@ -166,7 +136,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 static http_t *check_open(lua_State *L)
 {
     http_t *h = luaL_checkudata(L, 1, LCM_HTTP_MT);
-    if (h->curl == NULL) {
+    if (h->closed) {
         lcm_error_push(L, "invalid", NULL, "the client is closed");
         lua_pushliteral(L, "client");
         lua_setfield(L, -2, "field");
@@ -175,66 +145,103 @@ static http_t *check_open(lua_State *L)
     return h;
 }
 
-static void opt_string(lua_State *L, http_t *h, const char *name, CURLoption opt)
+static const char *const opt_names[N_OPTS] = {"ca_file", "proxy", "user_agent", "username", "password"};
+static const CURLoption opt_codes[N_OPTS] = {CURLOPT_CAINFO, CURLOPT_PROXY, CURLOPT_USERAGENT, CURLOPT_USERNAME,
+                                             CURLOPT_PASSWORD};
+
+/* The options every request of the client shares, on a handle new to it. */
+static void setup_handle(http_t *h, CURL *curl)
 {
-    lua_getfield(L, 1, name);
-    if (!lua_isnil(L, -1))
-        curl_easy_setopt(h->curl, opt, luaL_checkstring(L, -1));
+    int i;
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L); /* threaded hosts: no SIGALRM for DNS */
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->max);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(curl, CURLOPT_POST, 1L);
+    if (h->insecure) {
+        curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    for (i = 0; i < N_OPTS; i++)
+        if (h->opts[i] != NULL)
+            curl_easy_setopt(curl, opt_codes[i], h->opts[i]);
+}
+
+/* The pool key's option part: every option setup_handle sets that differs between clients,
+ * each with its length, so that no two option sets give the same string. NULL when out of
+ * memory (the Lua string it is built in may raise that too, before anything is held). */
+static char *options_key(lua_State *L, const http_t *h)
+{
+    int i;
+    char *key;
+    lua_pushfstring(L, " insecure=%d max=%f", h->insecure, (lua_Number)h->max);
+    for (i = 0; i < N_OPTS; i++) {
+        if (h->opts[i] != NULL)
+            lua_pushfstring(L, " %d:%d:%s", i, (int)strlen(h->opts[i]), h->opts[i]);
+        else
+            lua_pushfstring(L, " %d:-", i);
+    }
+    lua_concat(L, N_OPTS + 1);
+    key = strdup(lua_tostring(L, -1));
     lua_pop(L, 1);
+    return key;
+}
+
+/* libcurl could not be set up (at run time: out of memory, a TLS library that failed to
+ * initialise): nil, err, not a raise inside lcm.new. */
+static int init_failed(lua_State *L, CURLcode rc, const char *what)
+{
+    const struct curl_code *c = find_code(rc);
+    lua_pushfstring(L, "%s: %s", what, curl_easy_strerror(rc));
+    lcm_error_push(L, "transport", c != NULL ? c->name : "FAILED_INIT", lua_tostring(L, -1));
+    lua_remove(L, -2);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "sent");
+    return lcm_error_return(L);
 }
 
 /* core.http{ headers=, ca_file=, insecure=, proxy=, user_agent=, username=, password=,
- *            max_response_bytes=, share= } -> client. Options are checked by the Lua layer;
- * a wrong type here is a programming error and raises. */
+ *            max_response_bytes=, share= } -> client | nil, err. Options are checked by the
+ * Lua layer; a wrong type or a number out of range here is a programming error and raises. */
 static int http_new(lua_State *L)
 {
     http_t *h;
+    lua_Number max = 1024 * 1024;
+    int i;
     luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "max_response_bytes");
+    if (!lua_isnil(L, -1)) {
+        max = lua_tonumber(L, -1);
+        if (lua_type(L, -1) != LUA_TNUMBER || !(max >= 1 && max <= MAX_RESPONSE_BYTES))
+            return luaL_argerror(L, 1, "max_response_bytes out of range (1..1073741824)");
+    }
+    lua_pop(L, 1);
     if (global_status != CURLE_OK)
-        return luaL_error(L, "lcm: curl_global_init failed: %s", curl_easy_strerror(global_status));
+        return init_failed(L, global_status, "curl_global_init failed");
     h = lua_newuserdata(L, sizeof *h);
     memset(h, 0, sizeof *h);
+    h->closed = 1; /* until it is whole: __gc frees what was made */
     luaL_setmetatable(L, LCM_HTTP_MT);
-    h->curl = curl_easy_init();
-    if (h->curl == NULL)
-        return luaL_error(L, "lcm: curl_easy_init failed");
-    lua_getfield(L, 1, "max_response_bytes");
-    h->max = (size_t)luaL_optnumber(L, -1, 1024 * 1024);
-    lua_pop(L, 1);
-
-    curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L); /* threaded hosts: no SIGALRM for DNS */
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    curl_easy_setopt(h->curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h->curl, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(h->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->max);
-    curl_easy_setopt(h->curl, CURLOPT_ERRORBUFFER, h->errbuf);
-    curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, h);
-    curl_easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, h);
-    curl_easy_setopt(h->curl, CURLOPT_POST, 1L);
-
-    lua_getfield(L, 1, "share");
-    if (global_share != NULL && !(lua_isboolean(L, -1) && !lua_toboolean(L, -1)))
-        curl_easy_setopt(h->curl, CURLOPT_SHARE, global_share);
-    lua_pop(L, 1);
-
+    h->max = (size_t)max;
     lua_getfield(L, 1, "insecure");
-    if (lua_toboolean(L, -1)) {
-        curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
+    h->insecure = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "share");
+    h->pooled = !(lua_isboolean(L, -1) && !lua_toboolean(L, -1));
     lua_pop(L, 1);
     lua_getfield(L, 1, "headers"); /* { "Name: value", ... }, checked by the Lua layer */
     if (lua_istable(L, -1)) {
-        size_t i, n = lua_rawlen(L, -1);
-        for (i = 1; i <= n; i++) {
+        size_t j, n = lua_rawlen(L, -1);
+        for (j = 1; j <= n; j++) {
             struct curl_slist *more;
-            lua_rawgeti(L, -1, (lua_Integer)i);
+            lua_rawgeti(L, -1, (lua_Integer)j);
             more = curl_slist_append(h->headers, luaL_checkstring(L, -1));
             lua_pop(L, 1);
             if (more == NULL)
@@ -243,45 +250,153 @@ static int http_new(lua_State *L)
         }
     }
     lua_pop(L, 1);
-    opt_string(L, h, "ca_file", CURLOPT_CAINFO);
-    opt_string(L, h, "proxy", CURLOPT_PROXY);
-    opt_string(L, h, "user_agent", CURLOPT_USERAGENT);
-    opt_string(L, h, "username", CURLOPT_USERNAME);
-    opt_string(L, h, "password", CURLOPT_PASSWORD);
+    for (i = 0; i < N_OPTS; i++) {
+        lua_getfield(L, 1, opt_names[i]);
+        if (!lua_isnil(L, -1) && (h->opts[i] = strdup(luaL_checkstring(L, -1))) == NULL)
+            return luaL_error(L, "lcm: out of memory");
+        lua_pop(L, 1);
+    }
+    if (h->pooled) {
+        if ((h->options = options_key(L, h)) == NULL)
+            return luaL_error(L, "lcm: out of memory");
+    } else {
+        if ((h->own = lcm_handle_new()) == NULL)
+            return luaL_error(L, "lcm: curl_easy_init failed");
+        setup_handle(h, h->own->curl);
+    }
+    h->closed = 0;
     return 1;
 }
 
-static void push_curl_error(lua_State *L, http_t *h, CURLcode rc)
+/* The pool key of url: its origin (scheme://host:port) and the client's options. The origin
+ * is parsed again only when the URL's text before the path changes. 0 when out of memory. */
+static int pool_key(http_t *h, const char *url)
 {
-    const char *name = NULL, *msg = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
-    size_t i;
-    int named_here = 0;
+    const char *start = strstr(url, "://");
+    size_t n = start ? (size_t)(start + 3 - url) + strcspn(start + 3, "/?#") : strlen(url);
+    char origin[512], *prefix, *key;
+    if (h->key_prefix != NULL && strlen(h->key_prefix) == n && strncmp(h->key_prefix, url, n) == 0)
+        return 1;
+    if ((prefix = malloc(n + 1)) == NULL)
+        return 0;
+    memcpy(prefix, url, n);
+    prefix[n] = '\0';
+    /* A URL libcurl cannot parse fails in curl_easy_perform; its text is key enough. */
+    if (!lcm_origin(url, origin, sizeof origin))
+        snprintf(origin, sizeof origin, "%s", prefix);
+    if ((key = malloc(strlen(origin) + strlen(h->options) + 1)) == NULL) {
+        free(prefix);
+        return 0;
+    }
+    strcpy(key, origin);
+    strcat(key, h->options);
+    free(h->key);
+    free(h->key_prefix);
+    h->key = key;
+    h->key_prefix = prefix;
+    return 1;
+}
+
+/* The handle for one request: the client's own, or one checked out of the pool. */
+static lcm_handle_t *acquire(http_t *h, const char *url)
+{
+    lcm_handle_t *p;
+    int fresh;
+    if (!h->pooled) {
+        if (lcm_handle_inherited(h->own)) {
+            /* a fork() child: its parent's connection is not ours (see pool.c) */
+            if ((p = lcm_handle_new()) == NULL)
+                return NULL;
+            lcm_handle_abandon(h->own);
+            h->own = p;
+            setup_handle(h, p->curl);
+        }
+        p = h->own;
+    } else {
+        if (!pool_key(h, url) || (p = lcm_pool_checkout(h->key, &fresh)) == NULL)
+            return NULL;
+        if (fresh)
+            setup_handle(h, p->curl);
+    }
+    curl_easy_setopt(p->curl, CURLOPT_ERRORBUFFER, h->errbuf);
+    curl_easy_setopt(p->curl, CURLOPT_WRITEDATA, h);
+    curl_easy_setopt(p->curl, CURLOPT_HEADERDATA, h);
+    return p;
+}
+
+/* After the request: nothing of this client's memory stays on the handle. */
+static void release(http_t *h, lcm_handle_t *p)
+{
+    long connects = 0;
+    curl_easy_getinfo(p->curl, CURLINFO_NUM_CONNECTS, &connects);
+    curl_easy_setopt(p->curl, CURLOPT_POSTFIELDS, NULL); /* body is only borrowed */
+    curl_easy_setopt(p->curl, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(p->curl, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(p->curl, CURLOPT_WRITEDATA, NULL);
+    curl_easy_setopt(p->curl, CURLOPT_HEADERDATA, NULL);
+    if (h->pooled)
+        lcm_pool_checkin(p, connects);
+    else
+        lcm_pool_count(connects);
+}
+
+/* Whether any byte of the request may have left this machine, after a failed perform.
+ * False only for a failure that can happen before sending (the code's phase) when libcurl
+ * also reports that nothing was sent: CURLINFO_REQUEST_SIZE counts the request bytes written
+ * to the socket and, like the pre-transfer time (set once connected and about to send), is
+ * reset at the start of every transfer (Curl_initinfo). */
+static int request_left(CURL *curl, const struct curl_code *c)
+{
+    long size = 1;
+    curl_off_t pretransfer = 1;
+    if (c == NULL || !c->early)
+        return 1;
+    if (curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &size) != CURLE_OK ||
+        curl_easy_getinfo(curl, CURLINFO_PRETRANSFER_TIME_T, &pretransfer) != CURLE_OK)
+        return 1;
+    return size != 0 || pretransfer != 0;
+}
+
+/* Pushes the error of a failed perform: {kind, code, message, retryable, sent}; left is
+ * request_left's answer, taken before the handle went back to the pool. */
+static void push_curl_error(lua_State *L, http_t *h, CURLcode rc, int left)
+{
+    const char *msg = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
+    const struct curl_code *c = find_code(rc);
     if (h->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
         lua_pushfstring(L, "the answer is larger than max_response_bytes (%d)", (int)h->max);
         lcm_error_push(L, "protocol", "TOO_LARGE", lua_tostring(L, -1));
         lua_remove(L, -2);
-        return;
-    }
-    if (h->oom) {
+    } else if (h->oom) {
         lcm_error_push(L, "transport", "OUT_OF_MEMORY", "out of memory while reading the answer");
-        return;
+    } else {
+        if (c != NULL) {
+            lcm_error_push(L, rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "transport", c->name, msg);
+        } else { /* a code newer than the curl.h the module was built against */
+            lua_pushfstring(L, "CURLE_%d", (int)rc);
+            lcm_error_push(L, "transport", lua_tostring(L, -1), msg);
+            lua_remove(L, -2);
+        }
+        lua_pushboolean(L, c == NULL || c->retryable);
+        lua_setfield(L, -2, "retryable");
     }
-    for (i = 0; i < sizeof curl_codes / sizeof curl_codes[0]; i++)
-        if (curl_codes[i].code == rc)
-            name = curl_codes[i].name;
-    if (name == NULL) {
-        name = lua_pushfstring(L, "CURLE_%d", (int)rc);
-        named_here = 1;
-    }
-    lcm_error_push(L, rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "transport", name, msg);
-    if (named_here)
-        lua_remove(L, -2);
-    lua_pushboolean(L, !permanent(rc));
-    lua_setfield(L, -2, "retryable");
+    lua_pushboolean(L, left);
+    lua_setfield(L, -2, "sent");
+}
+
+/* nil, err for a request that failed before anything was sent: out of memory. */
+static int unsent(lua_State *L, const char *message)
+{
+    lcm_error_push(L, "transport", "OUT_OF_MEMORY", message);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "sent");
+    return lcm_error_return(L);
 }
 
 /* client:perform(url, body, idempotency_key|nil, timeout_ms, connect_timeout_ms)
- *   -> status, body, retry_after_seconds|nil  |  nil, err */
+ *   -> status, body, retry_after_seconds|nil  |  nil, err
+ * Timeouts 1..86400000 ms, else an argument error. Every err of a failed transfer has
+ * err.sent: false only when provably no byte of the request left this machine. */
 static int http_perform(lua_State *L)
 {
     http_t *h = check_open(L);
@@ -292,13 +407,15 @@ static int http_perform(lua_State *L)
     long status = 0;
     char key_header[160];
     struct curl_slist key_node; /* on the stack, chained in front of the fixed headers */
+    lcm_handle_t *p;
+    int left = 1;
     if (h == NULL)
         return lcm_error_return(L);
     url = luaL_checkstring(L, 2);
     body = luaL_checklstring(L, 3, &body_len);
     key = luaL_optlstring(L, 4, NULL, &key_len);
-    timeout = (long)luaL_checknumber(L, 5);
-    connect_timeout = (long)luaL_checknumber(L, 6);
+    timeout = (long)lcm_checkrange(L, 5, 1, MAX_TIMEOUT_MS);
+    connect_timeout = (long)lcm_checkrange(L, 6, 1, MAX_TIMEOUT_MS);
     if (key != NULL && key_len > sizeof key_header - 32)
         return luaL_argerror(L, 4, "idempotency key too long");
 
@@ -306,37 +423,43 @@ static int http_perform(lua_State *L)
     h->too_large = h->oom = 0;
     h->retry_after = -1;
     h->errbuf[0] = '\0';
+    /* From here to release() nothing may raise: the handle must go back to the pool. */
+    if ((p = acquire(h, url)) == NULL)
+        return unsent(L, "out of memory getting a connection handle");
     /* libcurl parses the URL again whenever it is set: only set a new one. */
-    if (h->url == NULL || strcmp(h->url, url) != 0) {
+    if (p->url == NULL || strcmp(p->url, url) != 0) {
         char *copy = strdup(url);
         if (copy == NULL) {
-            lcm_error_push(L, "transport", "OUT_OF_MEMORY", "out of memory building the request");
-            return lcm_error_return(L);
+            release(h, p);
+            return unsent(L, "out of memory building the request");
         }
-        free(h->url);
-        h->url = copy;
-        curl_easy_setopt(h->curl, CURLOPT_URL, h->url);
+        free(p->url);
+        p->url = copy;
+        curl_easy_setopt(p->curl, CURLOPT_URL, p->url);
     }
-    curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    curl_easy_setopt(p->curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(p->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     if (key != NULL) {
         snprintf(key_header, sizeof key_header, "Idempotency-Key: %s", key);
         key_node.data = key_header;
         key_node.next = h->headers;
-        curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, &key_node);
+        curl_easy_setopt(p->curl, CURLOPT_HTTPHEADER, &key_node);
     } else {
-        curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, h->headers);
+        curl_easy_setopt(p->curl, CURLOPT_HTTPHEADER, h->headers);
     }
-    curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, timeout);
-    curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout);
-    rc = curl_easy_perform(h->curl);
-    curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, NULL); /* body is only borrowed */
+    curl_easy_setopt(p->curl, CURLOPT_TIMEOUT_MS, timeout);
+    curl_easy_setopt(p->curl, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout);
+    rc = curl_easy_perform(p->curl);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(p->curl, CURLINFO_RESPONSE_CODE, &status);
+    else
+        left = request_left(p->curl, find_code(rc));
+    release(h, p);
 
     if (rc != CURLE_OK) {
-        push_curl_error(L, h, rc);
+        push_curl_error(L, h, rc, left);
         return lcm_error_return(L);
     }
-    curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
     lua_pushinteger(L, (lua_Integer)status);
     lua_pushlstring(L, h->buf ? h->buf : "", h->len);
     if (h->retry_after >= 0)
@@ -355,16 +478,25 @@ static int http_perform(lua_State *L)
 static int http_close(lua_State *L)
 {
     http_t *h = luaL_checkudata(L, 1, LCM_HTTP_MT);
-    if (h->curl != NULL)
-        curl_easy_cleanup(h->curl);
+    int i;
+    if (h->own != NULL && lcm_handle_inherited(h->own))
+        lcm_handle_abandon(h->own); /* the parent's connection: see pool.c */
+    else if (h->own != NULL)
+        lcm_handle_free(h->own);
+    h->own = NULL;
     curl_slist_free_all(h->headers);
-    free(h->buf);
-    free(h->url);
-    h->url = NULL;
-    h->curl = NULL;
     h->headers = NULL;
-    h->buf = NULL;
+    for (i = 0; i < N_OPTS; i++) {
+        free(h->opts[i]);
+        h->opts[i] = NULL;
+    }
+    free(h->options);
+    free(h->key);
+    free(h->key_prefix);
+    free(h->buf);
+    h->options = h->key = h->key_prefix = h->buf = NULL;
     h->cap = h->len = 0;
+    h->closed = 1;
     return 0;
 }
 
@@ -377,6 +509,25 @@ static int http_curl_version(lua_State *L)
     return 1;
 }
 
+/* core.curl_codes() -> { [number] = { name =, retryable =, phase = "connect"|"transfer" } }:
+ * the table err.code and err.retryable come from, for specs and curious hosts. */
+static int http_curl_codes(lua_State *L)
+{
+    size_t i;
+    lua_createtable(L, 0, (int)(sizeof curl_codes / sizeof curl_codes[0]));
+    for (i = 0; i < sizeof curl_codes / sizeof curl_codes[0]; i++) {
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, curl_codes[i].name);
+        lua_setfield(L, -2, "name");
+        lua_pushboolean(L, curl_codes[i].retryable);
+        lua_setfield(L, -2, "retryable");
+        lua_pushstring(L, curl_codes[i].early ? "connect" : "transfer");
+        lua_setfield(L, -2, "phase");
+        lua_rawseti(L, -2, (int)curl_codes[i].code);
+    }
+    return 1;
+}
+
 void lcm_http_open(lua_State *L)
 {
     static const luaL_Reg methods[] = {{"perform", http_perform}, {"close", http_close}, {NULL, NULL}};
@@ -386,6 +537,8 @@ void lcm_http_open(lua_State *L)
     lua_setfield(L, -2, "http");
     lua_pushcfunction(L, http_curl_version);
     lua_setfield(L, -2, "curl_version");
-    lua_pushboolean(L, global_share != NULL);
+    lua_pushcfunction(L, http_curl_codes);
+    lua_setfield(L, -2, "curl_codes");
+    lua_pushboolean(L, global_status == CURLE_OK); /* the handle pool (csrc/pool.c) */
     lua_setfield(L, -2, "shared_cache");
 }

@@ -1,21 +1,34 @@
-/* lcm-embed: embeds Lua the way the telephony servers do, to test lcm inside them.
+/* The PBX side of lcm-embed: embeds Lua the way the telephony servers do, to test lcm inside
+ * them. Built as a shared object linked with liblua, loaded by embed/loader.c with
+ * RTLD_GLOBAL and never unloaded: Asterisk loads pbx_lua (AST_MODFLAG_GLOBAL_SYMBOLS) and
+ * FreeSWITCH mod_lua (SMODF_GLOBAL_SYMBOLS, which cannot be unloaded) the same way, so a
+ * C module that `require` loads finds lua_* in liblua through the global scope.
  *
- *   freeswitch mode: like mod_lua, every call is a fresh lua_State, in the call's thread,
- *                    running examples/freeswitch/lcm_outcome.lua, then closed;
- *   asterisk mode:   like pbx_lua, one long-lived lua_State per channel thread runs
- *                    examples/asterisk/extensions.lua's wrap-up for each of its calls.
+ *   freeswitch mode: like mod_lua, every call is a fresh lua_State (luaL_newstate, the
+ *                    standard libraries, the freeswitch object, the session), in the call's
+ *                    thread, running examples/freeswitch/lcm_outcome.lua; closed at its end;
+ *   asterisk mode:   like pbx_lua, extensions.lua first runs once without a channel (the
+ *                    module's load), then every channel gets a fresh lua_State in which
+ *                    examples/asterisk/extensions.lua runs again (with app and channel);
+ *                    the dialplan's Gosub(lcm-wrapup,s,1) calls extensions["lcm-wrapup"].s,
+ *                    which must Return (app["return"]); the state is closed at hangup.
  *
- * The host provides the objects those scripts touch (session, freeswitch.consoleLog,
- * channel, app), LCM is real (lcm-sim). Each call prints "callid result" (OK, or the kind
- * of the error the script reported); the summary line goes to stderr. Exit 0 when every
- * call was accounted for and no script raised an error.
+ * LCM is real (lcm-sim). Each call prints "callid result" (the script's result variable);
+ * the summary goes to stderr, with the connections the process opened (the pool's count)
+ * and the tokens left in the retry budget of the URL. Exit 0 when every call was accounted
+ * for and no script raised an error or failed to Return.
  *
- *   lcm-embed --mode freeswitch|asterisk --threads N --calls M --url URL [--no-share]
- *             [--outbox DIR]  (every client of every call queues into that outbox)
+ *   lcm-embed --mode freeswitch|asterisk --threads N --calls M --url URL --outbox DIR
+ *             [--no-share] [--ca-file PEM] [--max-total N] [--fork]
+ * --fork: after the calls, the process forks (as a host running a helper program might); the
+ * child makes call t0c1 and the parent then t0c2, and it prints the connections each of them
+ * opened ("fork_child=N fork_parent=N"): the child must not use its parent's connections,
+ * nor spoil them.
  * Run from the repository root with LUA_PATH and LUA_CPATH pointing at lua/ and the build. */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,52 +43,68 @@
 #endif
 
 typedef struct {
-    int id, calls, asterisk, no_share;
-    const char *url, *outbox;
+    int id, calls, asterisk, no_share, max_total;
+    const char *url, *outbox, *ca_file;
     int ok, failed, raised;
     char *out; /* the "callid result" lines of this thread */
     size_t out_len, out_cap;
 } worker_t;
 
-/* The host objects, in Lua: what mod_lua and pbx_lua hand to a script. The variables of the
- * current call live in the table HOST_VARS, which the host resets for every call. */
-static const char prelude[] =
-    "local url, no_share, outbox = ...\n"
-    "if no_share or outbox then\n"
+/* What the test adds to every client (share = false, a CA for the simulator's certificate),
+ * by wrapping lcm.new, and the pool's max_total; the script is the example as shipped. */
+static const char test_hooks[] =
+    "local no_share, ca_file, max_total = ...\n"
+    "if max_total then assert(require('lcm').configure_pool { max_total = max_total }) end\n"
+    "if no_share or ca_file then\n"
     "  local lcm = require 'lcm'\n"
     "  local new = lcm.new\n"
     "  lcm.new = function(o)\n"
     "    if no_share then o.share = false end\n"
-    "    o.outbox = outbox\n"
+    "    o.ca_file = ca_file\n"
     "    return new(o)\n"
     "  end\n"
-    "end\n"
-    "HOST_VARS = {}\n"
-    "-- FreeSWITCH mod_lua\n"
-    "session = {\n"
-    "  getVariable = function(_, k) return HOST_VARS[k] end,\n"
-    "  setVariable = function(_, k, v) HOST_VARS[k] = v end,\n"
-    "  sleep = function(_, ms) host_sleep(ms) end,\n"
-    "}\n"
+    "end\n";
+
+/* mod_lua: the freeswitch object (luaopen_freeswitch) and, for a script run from the
+ * dialplan, the session of the call; HOST_VARS are the channel's variables. */
+static const char freeswitch_objects[] =
+    "local globals, vars = ...\n"
+    "HOST_VARS = vars\n"
     "freeswitch = {\n"
     "  consoleLog = function(level, message) host_log(level, message) end,\n"
-    "  getGlobalVariable = function(name) if name == 'lcm_url' then return url end end,\n"
+    "  getGlobalVariable = function(name) return globals[name] end,\n"
+    "  msleep = function(ms) host_sleep(ms) end,\n"
     "}\n"
-    "-- Asterisk pbx_lua\n"
+    "session = {\n"
+    "  getVariable = function(_, k) return vars[k] end,\n"
+    "  setVariable = function(_, k, v) vars[k] = v end,\n"
+    "  sleep = function(_, ms) host_sleep(ms) end,\n"
+    "}\n";
+
+/* pbx_lua: channel.NAME:get() / :set(v) on the dialplan's variables (globals included),
+ * app.NAME(...) runs an application; Return ends the Gosub. */
+static const char asterisk_objects[] =
+    "local globals, vars = ...\n"
+    "HOST_VARS = vars\n"
     "channel = setmetatable({}, { __index = function(_, name)\n"
-    "  if name == 'LCM_URL' then return { get = function() return url end } end\n"
-    "  return { get = function() return HOST_VARS[name] end, set = function(_, v) HOST_VARS[name] = v end }\n"
+    "  return { get = function() if vars[name] ~= nil then return vars[name] end return globals[name] end,\n"
+    "           set = function(_, v) vars[name] = v end }\n"
     "end })\n"
     "app = setmetatable({}, { __index = function(_, name)\n"
-    "  return function(...) if name:lower() == 'verbose' then host_log('VERBOSE', table.concat({ ... }, ',')) end end\n"
+    "  return function(...)\n"
+    "    if name:lower() == 'verbose' then host_log('VERBOSE', table.concat({ ... }, ',')) end\n"
+    "    if name:lower() == 'return' then HOST_RETURNED = true end\n"
+    "  end\n"
     "end })\n";
 
-static const char new_call[] =
-    "local callid = ...\n"
-    "HOST_VARS = { lcm_callid = callid, lcm_account = '5|3|1|0|0|44|1', lcm_agent = '1234',\n"
-    "  lcm_outcome = 'success', lcm_telephony = 'DNC', lcm_calltype = 'MANUAL',\n"
-    "  LCM_CALLID = callid, LCM_ACCOUNT = '5|3|1|0|0|44|1', LCM_AGENT = '1234', LCM_OUTCOME = 'success',\n"
-    "  LCM_TELEPHONY = 'DNC', LCM_CALLTYPE = 'MANUAL' }\n";
+/* The call's variables, as the dialplan (or the agent's wrap-up) set them. */
+static const char call_vars[] =
+    "local callid, asterisk = ...\n"
+    "local v = { callid = callid, account = '5|3|1|0|0|44|1', agent = '1234', outcome = '107',\n"
+    "            telephony = 'DNC' }\n"
+    "local out = {}\n"
+    "for k, x in pairs(v) do out[(asterisk and 'LCM_' or 'lcm_') .. (asterisk and k:upper() or k)] = x end\n"
+    "return out\n";
 
 static int host_sleep(lua_State *L)
 {
@@ -111,15 +140,29 @@ static void emit(worker_t *w, const char *callid, const char *result)
     w->out_len += (size_t)sprintf(w->out + w->out_len, "%s %s\n", callid, result);
 }
 
-static int run(lua_State *L, const char *chunk, size_t len, const char *name, int nargs)
+/* Runs chunk with the nargs values on the stack; leaves nresults, or the error message. */
+static int run(lua_State *L, const char *chunk, size_t len, const char *name, int nargs, int nresults)
 {
-    if (luaL_loadbuffer(L, chunk, len, name) != LUA_OK)
+    if (luaL_loadbuffer(L, chunk, len, name) != LUA_OK) {
+        lua_insert(L, -(nargs + 1));
+        lua_pop(L, nargs);
         return 0;
+    }
     lua_insert(L, -(nargs + 1));
-    return lua_pcall(L, nargs, 0, 0) == LUA_OK;
+    return lua_pcall(L, nargs, nresults, 0) == LUA_OK;
 }
 
-static lua_State *new_state(worker_t *w)
+static void push_globals(lua_State *L, const worker_t *w)
+{
+    lua_newtable(L);
+    lua_pushstring(L, w->url);
+    lua_setfield(L, -2, w->asterisk ? "LCM_URL" : "lcm_url");
+    lua_pushstring(L, w->outbox);
+    lua_setfield(L, -2, w->asterisk ? "LCM_OUTBOX" : "lcm_outbox");
+}
+
+/* The state a host makes for one call (mod_lua) or one channel (pbx_lua). */
+static lua_State *new_state(const worker_t *w, const char *callid)
 {
     lua_State *L = luaL_newstate();
     if (L == NULL)
@@ -129,96 +172,208 @@ static lua_State *new_state(worker_t *w)
     lua_setglobal(L, "host_sleep");
     lua_pushcfunction(L, host_log);
     lua_setglobal(L, "host_log");
-    lua_pushstring(L, w->url);
     lua_pushboolean(L, w->no_share);
-    lua_pushstring(L, w->outbox); /* nil when NULL */
-    if (!run(L, prelude, sizeof prelude - 1, "=host", 3)) {
-        fprintf(stderr, "lcm-embed: prelude: %s\n", lua_tostring(L, -1));
-        abort();
-    }
+    if (w->ca_file != NULL)
+        lua_pushstring(L, w->ca_file);
+    else
+        lua_pushnil(L);
+    if (w->max_total > 0)
+        lua_pushinteger(L, w->max_total);
+    else
+        lua_pushnil(L);
+    if (!run(L, test_hooks, sizeof test_hooks - 1, "=hooks", 3, 0))
+        goto fail;
+    push_globals(L, w);
+    lua_pushstring(L, callid);
+    lua_pushboolean(L, w->asterisk);
+    if (!run(L, call_vars, sizeof call_vars - 1, "=vars", 2, 1))
+        goto fail;
+    if (w->asterisk ? !run(L, asterisk_objects, sizeof asterisk_objects - 1, "=pbx_lua", 2, 0)
+                    : !run(L, freeswitch_objects, sizeof freeswitch_objects - 1, "=mod_lua", 2, 0))
+        goto fail;
     return L;
+fail:
+    fprintf(stderr, "lcm-embed: host objects: %s\n", lua_tostring(L, -1));
+    abort();
 }
 
-/* One call: reset the call's variables, run the script, read what it left. */
-static void one_call(worker_t *w, lua_State *L, int n)
+/* One call, start to hangup: its own state, the script, the result variable. */
+static void one_call(worker_t *w, int n)
 {
     char callid[64];
-    const char *var = w->asterisk ? "LCM_RESULT" : "lcm_result";
+    lua_State *L;
     int ok;
     snprintf(callid, sizeof callid, "t%dc%d", w->id, n);
-    lua_pushstring(L, callid);
-    ok = run(L, new_call, sizeof new_call - 1, "=call", 1);
-    if (ok && w->asterisk) {
-        lua_getglobal(L, "extensions");
-        lua_getfield(L, -1, "lcm-wrapup");
-        lua_getfield(L, -1, "s");
-        lua_remove(L, -2);
-        lua_remove(L, -2);
-        lua_pushliteral(L, "lcm-wrapup");
-        lua_pushliteral(L, "s");
-        ok = lua_pcall(L, 2, 0, 0) == LUA_OK;
-    } else if (ok) {
+    L = new_state(w, callid);
+    if (w->asterisk) {
+        /* pbx_lua: extensions.lua runs again in the channel's new state, then the
+         * dialplan's Gosub(lcm-wrapup,s,1) calls the extension's function. */
+        ok = luaL_loadfile(L, "examples/asterisk/extensions.lua") == LUA_OK && lua_pcall(L, 0, 0, 0) == LUA_OK;
+        if (ok) {
+            lua_getglobal(L, "extensions");
+            lua_getfield(L, -1, "lcm-wrapup");
+            lua_getfield(L, -1, "s");
+            lua_remove(L, -2);
+            lua_remove(L, -2);
+            lua_pushliteral(L, "lcm-wrapup");
+            lua_pushliteral(L, "s");
+            ok = lua_pcall(L, 2, 0, 0) == LUA_OK;
+        }
+    } else {
         ok = luaL_loadfile(L, "examples/freeswitch/lcm_outcome.lua") == LUA_OK && lua_pcall(L, 0, 0, 0) == LUA_OK;
     }
     if (!ok) {
         fprintf(stderr, "lcm-embed: %s raised: %s\n", callid, lua_tostring(L, -1));
-        lua_settop(L, 0);
         w->raised++;
         emit(w, callid, "raised");
-        return;
-    }
-    lua_getglobal(L, "HOST_VARS");
-    lua_getfield(L, -1, var);
-    if (lua_type(L, -1) == LUA_TSTRING) {
-        const char *result = lua_tostring(L, -1);
-        if (strcmp(result, "OK") == 0)
-            w->ok++;
-        else
-            w->failed++;
-        emit(w, callid, result);
     } else {
-        w->raised++;
-        emit(w, callid, "no-result");
+        lua_getglobal(L, "HOST_RETURNED");
+        if (w->asterisk && !lua_toboolean(L, -1)) {
+            w->raised++; /* "Auto fallthrough": the dialplan would never get the result */
+            emit(w, callid, "no-return");
+        } else {
+            lua_getglobal(L, "HOST_VARS");
+            lua_getfield(L, -1, w->asterisk ? "LCM_RESULT" : "lcm_result");
+            if (lua_type(L, -1) == LUA_TSTRING) {
+                const char *result = lua_tostring(L, -1);
+                if (strcmp(result, "OK") == 0)
+                    w->ok++;
+                else
+                    w->failed++;
+                emit(w, callid, result);
+            } else {
+                w->raised++;
+                emit(w, callid, "no-result");
+            }
+        }
     }
-    lua_settop(L, 0);
+    lua_close(L); /* the script's end (mod_lua) or the channel's hangup (pbx_lua) */
 }
 
 static void *worker(void *arg)
 {
     worker_t *w = arg;
-    lua_State *L = NULL;
     int n;
-    if (w->asterisk) {
-        L = new_state(w);
-        if (luaL_loadfile(L, "examples/asterisk/extensions.lua") != LUA_OK || lua_pcall(L, 0, 0, 0) != LUA_OK) {
-            fprintf(stderr, "lcm-embed: extensions.lua: %s\n", lua_tostring(L, -1));
-            abort();
-        }
-    }
-    for (n = 1; n <= w->calls; n++) {
-        if (!w->asterisk)
-            L = new_state(w); /* mod_lua: a fresh state for every call... */
-        one_call(w, L, n);
-        if (!w->asterisk) {
-            lua_close(L); /* ...closed when the script ends */
-            L = NULL;
-        }
-    }
-    if (L != NULL)
-        lua_close(L);
+    for (n = 1; n <= w->calls; n++)
+        one_call(w, n);
     return NULL;
 }
 
-int main(int argc, char **argv)
+/* What the process as a whole did: connections opened (the pool's count, private handles
+ * included), pooled handles made, temporary ones, and the tokens left in the URL's shared
+ * retry budget (capacity 500, the default). */
+static const char report[] =
+    "local url = ...\n"
+    "local core = require 'lcm.core'\n"
+    "local s = core.pool_stats()\n"
+    "local tokens = require('lcm.retry').budget(500, url):tokens()\n"
+    "return string.format('connections=%d pooled=%d temporary=%d budget_tokens=%d',\n"
+    "                     s.connects, s.created, s.temporary, tokens)\n";
+
+/* pbx_lua's load (and reload): extensions.lua runs once in a state of its own, without a
+ * channel, then that state is closed. Here reading a channel variable then is an error. */
+static const char no_channel[] =
+    "channel = setmetatable({}, { __index = function(_, name)\n"
+    "  error('extensions.lua read ' .. name .. ' at load time: there is no channel', 2)\n"
+    "end })\n"
+    "app = setmetatable({}, { __index = function() return function() end end })\n";
+
+static int load_extensions(void)
 {
-    int threads = 4, calls = 10, asterisk = 0, no_share = 0, i, ok = 0, failed = 0, raised = 0;
-    const char *url = NULL, *outbox = NULL;
+    lua_State *L = luaL_newstate();
+    int ok;
+    if (L == NULL)
+        abort();
+    luaL_openlibs(L);
+    ok = run(L, no_channel, sizeof no_channel - 1, "=pbx_lua", 0, 0) &&
+         luaL_loadfile(L, "examples/asterisk/extensions.lua") == LUA_OK && lua_pcall(L, 0, 0, 0) == LUA_OK;
+    if (!ok)
+        fprintf(stderr, "lcm-embed: loading extensions.lua: %s\n", lua_tostring(L, -1));
+    lua_close(L);
+    return ok;
+}
+
+/* The connections this process has opened so far (the pool's count). */
+static long connects(void)
+{
+    static const char chunk[] = "return require('lcm.core').pool_stats().connects";
+    long n = -1;
+    lua_State *L = luaL_newstate();
+    if (L == NULL)
+        abort();
+    luaL_openlibs(L);
+    if (run(L, chunk, sizeof chunk - 1, "=connects", 0, 1))
+        n = (long)lua_tonumber(L, -1);
+    lua_close(L);
+    return n;
+}
+
+/* See --fork above. 0 when both calls were made and OK. */
+static int fork_calls(worker_t *w)
+{
+    long before = connects(), child_opened = -1;
+    int status = 0, fd[2];
+    pid_t pid;
+    fflush(stdout);
+    fflush(stderr);
+    if (pipe(fd) != 0 || (pid = fork()) < 0)
+        return 1;
+    if (pid == 0) {
+        close(fd[0]);
+        w->id = 0;
+        w->ok = 0;
+        w->out_len = 0;
+        one_call(w, 1);
+        child_opened = connects() - before;
+        if (write(fd[1], &child_opened, sizeof child_opened) != (ssize_t)sizeof child_opened)
+            _exit(1);
+        fwrite(w->out, 1, w->out_len, stdout);
+        fflush(stdout);
+        _exit(w->ok == 1 ? 0 : 1);
+    }
+    close(fd[1]);
+    if (read(fd[0], &child_opened, sizeof child_opened) != (ssize_t)sizeof child_opened)
+        child_opened = -1;
+    close(fd[0]);
+    waitpid(pid, &status, 0);
+    w->id = 0;
+    w->ok = 0;
+    w->out_len = 0;
+    one_call(w, 2);
+    fwrite(w->out, 1, w->out_len, stdout);
+    fflush(stdout);
+    fprintf(stderr, "lcm-embed: fork_child=%ld fork_parent=%ld\n", child_opened, connects() - before);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 && w->ok == 1 ? 0 : 1;
+}
+
+static void print_report(const char *url)
+{
+    lua_State *L = luaL_newstate();
+    if (L == NULL)
+        abort();
+    luaL_openlibs(L);
+    lua_pushstring(L, url);
+    if (run(L, report, sizeof report - 1, "=report", 1, 1))
+        fprintf(stderr, "lcm-embed: %s\n", lua_tostring(L, -1));
+    else
+        fprintf(stderr, "lcm-embed: report: %s\n", lua_tostring(L, -1));
+    lua_close(L);
+}
+
+__attribute__((visibility("default"))) int lcm_embed_main(int argc, char **argv);
+
+int lcm_embed_main(int argc, char **argv)
+{
+    int threads = 4, calls = 10, asterisk = 0, no_share = 0, do_fork = 0, max_total = 0, i, ok = 0, failed = 0,
+        raised = 0;
+    const char *url = NULL, *outbox = NULL, *ca_file = NULL;
     pthread_t *tids;
     worker_t *ws;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
-        if (strcmp(a, "--no-share") == 0) {
-            no_share = 1;
+        if (strcmp(a, "--no-share") == 0 || strcmp(a, "--fork") == 0) {
+            no_share |= strcmp(a, "--no-share") == 0;
+            do_fork |= strcmp(a, "--fork") == 0;
             continue;
         }
         i++;
@@ -232,14 +387,20 @@ int main(int argc, char **argv)
             url = v;
         else if (strcmp(a, "--outbox") == 0)
             outbox = v;
+        else if (strcmp(a, "--ca-file") == 0)
+            ca_file = v;
+        else if (strcmp(a, "--max-total") == 0)
+            max_total = atoi(v);
         else
             url = NULL, i = argc;
     }
-    if (url == NULL || threads < 1 || calls < 1) {
+    if (url == NULL || outbox == NULL || threads < 1 || calls < 1) {
         fprintf(stderr, "usage: lcm-embed --mode freeswitch|asterisk --threads N --calls M --url URL "
-                        "[--no-share] [--outbox DIR]\n");
+                        "--outbox DIR [--no-share] [--ca-file PEM] [--max-total N] [--fork]\n");
         return 2;
     }
+    if (asterisk && !load_extensions())
+        return 1;
     tids = calloc((size_t)threads, sizeof *tids);
     ws = calloc((size_t)threads, sizeof *ws);
     if (tids == NULL || ws == NULL)
@@ -251,6 +412,8 @@ int main(int argc, char **argv)
         ws[i].no_share = no_share;
         ws[i].url = url;
         ws[i].outbox = outbox;
+        ws[i].ca_file = ca_file;
+        ws[i].max_total = max_total;
         if (pthread_create(&tids[i], NULL, worker, &ws[i]) != 0)
             return 1;
     }
@@ -260,10 +423,15 @@ int main(int argc, char **argv)
         ok += ws[i].ok;
         failed += ws[i].failed;
         raised += ws[i].raised;
-        free(ws[i].out);
     }
-    fprintf(stderr, "lcm-embed: %s mode, %d threads x %d calls: %d OK, %d failed with an error kind, %d raised\n",
+    fflush(stdout);
+    fprintf(stderr, "lcm-embed: %s mode, %d threads x %d calls: %d OK, %d failed with a result, %d raised\n",
             asterisk ? "asterisk" : "freeswitch", threads, calls, ok, failed, raised);
+    print_report(url);
+    if (do_fork && fork_calls(&ws[0]) != 0)
+        raised++;
+    for (i = 0; i < threads; i++)
+        free(ws[i].out);
     free(tids);
     free(ws);
     return raised == 0 && ok + failed == threads * calls ? 0 : 1;

@@ -4,9 +4,11 @@ rockspec_format = "3.0"
 package = "lcm"
 version = "0.1.0-1"
 source = {
-   -- luarocks make builds from the working tree; a release would point at its tarball.
-   url = "git+file:///lcm",
-   tag = "v0.1.0",
+   -- Not yet published: lcm.example is a placeholder (RFC 2606) for the release tarball's
+   -- address, to be set when there is one. Until then `luarocks make` from a clone is the
+   -- supported way (README, "Installing"): it builds the working tree and ignores this.
+   url = "https://lcm.example/releases/lcm-0.1.0.tar.gz",
+   dir = "lcm-0.1.0",
 }
 description = {
    summary = "LCM WebService (List and Campaign Manager) client for dialer, Asterisk and FreeSWITCH scripts",
@@ -17,6 +19,8 @@ description = {
    license = "MIT",
    labels = { "telephony", "asterisk", "freeswitch", "http" },
 }
+-- getrandom, flock, O_DIRECTORY, dladdr.
+supported_platforms = { "linux" }
 dependencies = {
    "lua >= 5.1, < 5.5",
    "lua-cjson >= 2.1.0",
@@ -27,23 +31,28 @@ external_dependencies = {
    CURL = { library = "curl" },
    ZLIB = { library = "z" },
 }
+-- One build recipe, the Makefile's: the same core.so as `make` (defines, hidden symbols,
+-- the embedded Lua layer), built under build/rock-<version>, installed by `make install`
+-- into the directories of the rock. LUA_VERSION=auto asks the interpreter luarocks uses.
+-- Not the simulator: `make install-sim` or the lcm-sim Debian package.
 build = {
-   type = "builtin",
-   modules = {
-      ["lcm"] = "lua/lcm/init.lua",
-      ["lcm.check"] = "lua/lcm/check.lua",
-      ["lcm.client"] = "lua/lcm/client.lua",
-      ["lcm.outbox"] = "lua/lcm/outbox.lua",
-      ["lcm.outcomes"] = "lua/lcm/outcomes.lua",
-      ["lcm.retry"] = "lua/lcm/retry.lua",
-      ["lcm.stats"] = "lua/lcm/stats.lua",
-      ["lcm.core"] = {
-         sources = { "csrc/core.c", "csrc/codec.c", "csrc/error.c", "csrc/http.c", "csrc/outbox.c", "csrc/stats.c", "csrc/sys.c" },
-         defines = { 'LCM_VERSION="0.1.0"', "_DEFAULT_SOURCE" },
-         incdirs = { "csrc", "$(CURL_INCDIR)" },
-         libdirs = { "$(CURL_LIBDIR)" },
-         libraries = { "curl", "z", "dl", "pthread" },
-      },
+   type = "make",
+   build_target = "module",
+   build_variables = {
+      LUA_VERSION = "auto",
+      LUA = "$(LUA)",
+      LUA_INCDIR = "$(LUA_INCDIR)",
+      CFLAGS = "$(CFLAGS)",
+   },
+   install_variables = {
+      LUA_VERSION = "auto",
+      LUA = "$(LUA)",
+      LUA_INCDIR = "$(LUA_INCDIR)",
+      CFLAGS = "$(CFLAGS)",
+      PREFIX = "$(PREFIX)",
+      INST_LIBDIR = "$(LIBDIR)",
+      INST_LUADIR = "$(LUADIR)",
+      INST_BINDIR = "$(BINDIR)",
    },
 }
 test_dependencies = { "busted" }

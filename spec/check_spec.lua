@@ -53,6 +53,16 @@ describe("set_outcome refuses", function()
     { "a boolean target_amount", with { target_amount = false }, "target_amount" },
     { "an unknown key", with { colour = "red" }, "colour" },
     { "a wire name", with { AccountNumber = "x" }, "AccountNumber" },
+    -- Integral floats beyond 2^53: Lua 5.3/5.4 used to raise from string.format("%d"),
+    -- 5.1 and LuaJIT sent "-9223372036854775808".
+    { "a callid of 2^63", with { callid = 2 ^ 63 }, "callid" },
+    { "a callid of 1e20", with { callid = 1e20 }, "callid" },
+    { "a callid of -2^63", with { callid = -2 ^ 63 }, "callid" },
+    { "a callid of 2^53 + 2", with { callid = 2 ^ 53 + 2 }, "callid" },
+    { "a user_id of 2^63", with { user_id = 2 ^ 63 }, "user_id" },
+    { "a user_id of 1e300", with { user_id = 1e300 }, "user_id" },
+    { "a business_outcome string of 2^53 + 1", with { business_outcome = "9007199254740993" }, "business_outcome" },
+    { "a call_outcome string of 20 digits", with { call_outcome = "99999999999999999999" }, "call_outcome" },
   }
   for _, c in ipairs(cases) do
     it(c[1], function()
@@ -121,6 +131,38 @@ describe("lcm.new", function()
     { "a header name with a space", { url = "http://h/", headers = { ["X Y"] = "1" } }, "headers" },
     { "a logger that is not a function", { url = "http://h/", logger = "print" }, "logger" },
     { "an empty source", { url = "http://h/", source = "" }, "source" },
+    -- Every numeric option has a range (README, lcm.new): nothing reaches a cast in C that
+    -- it does not fit.
+    { "timeout_ms = 1e300", { url = "http://h/", timeout_ms = 1e300 }, "timeout_ms" },
+    { "timeout_ms over a day", { url = "http://h/", timeout_ms = 86400001 }, "timeout_ms" },
+    { "timeout_ms = 0.5", { url = "http://h/", timeout_ms = 0.5 }, "timeout_ms" },
+    { "connect_timeout_ms = 2^63", { url = "http://h/", connect_timeout_ms = 2 ^ 63 }, "connect_timeout_ms" },
+    { "deadline_ms over a day", { url = "http://h/", deadline_ms = 86400001 }, "deadline_ms" },
+    { "deadline_ms = -1", { url = "http://h/", deadline_ms = -1 }, "deadline_ms" },
+    { "max_attempts = 101", { url = "http://h/", max_attempts = 101 }, "max_attempts" },
+    { "max_attempts = inf", { url = "http://h/", max_attempts = math.huge }, "max_attempts" },
+    { "max_response_bytes = 2^64", { url = "http://h/", max_response_bytes = 2 ^ 64 }, "max_response_bytes" },
+    { "max_response_bytes over 1 GiB", { url = "http://h/", max_response_bytes = 2 ^ 30 + 1 }, "max_response_bytes" },
+    { "max_response_bytes = 0", { url = "http://h/", max_response_bytes = 0 }, "max_response_bytes" },
+    { "retry_budget = 1e7", { url = "http://h/", retry_budget = 1e7 }, "retry_budget" },
+    { "retry_budget = true", { url = "http://h/", retry_budget = true }, "retry_budget" },
+    -- Headers that lcm owns or that change the request's framing, in any case.
+    { "an Idempotency-Key header", { url = "http://h/", headers = { ["Idempotency-Key"] = "site-wide" } },
+      "headers.Idempotency-Key" },
+    { "an idempotency-key header", { url = "http://h/", headers = { ["idempotency-key"] = "x" } },
+      "headers.idempotency-key" },
+    { "a Content-Type header", { url = "http://h/", headers = { ["Content-Type"] = "text/plain" } },
+      "headers.Content-Type" },
+    { "a Content-Length header", { url = "http://h/", headers = { ["CONTENT-LENGTH"] = "0" } },
+      "headers.CONTENT-LENGTH" },
+    { "a Transfer-Encoding header", { url = "http://h/", headers = { ["Transfer-Encoding"] = "chunked" } },
+      "headers.Transfer-Encoding" },
+    { "a Host header", { url = "http://h/", headers = { host = "other" } }, "headers.host" },
+    { "an Expect header", { url = "http://h/", headers = { Expect = "100-continue" } }, "headers.Expect" },
+    { "Authorization with bearer_token", { url = "http://h/", bearer_token = "t",
+                                           headers = { Authorization = "Basic x" } }, "headers.Authorization" },
+    { "authorization with username", { url = "http://h/", username = "u", password = "p",
+                                       headers = { authorization = "Bearer x" } }, "headers.authorization" },
   }
   for _, c in ipairs(cases) do
     it("returns an invalid error for " .. c[1], function()
@@ -136,10 +178,50 @@ describe("lcm.new", function()
                      "lcm.new: unknown option 'timeout'")
   end)
 
+  it("accepts every numeric option at both ends of its range, and Authorization on its own", function()
+    for _, v in ipairs { 1, 86400000 } do
+      assert(lcm.new { url = "http://h/", timeout_ms = v, connect_timeout_ms = v, deadline_ms = v }):close()
+    end
+    assert(lcm.new { url = "http://h/", max_attempts = 1, max_response_bytes = 1, retry_budget = 1 }):close()
+    assert(lcm.new { url = "http://h/", max_attempts = 100, max_response_bytes = 2 ^ 30,
+                     retry_budget = 1000000 }):close()
+    assert(lcm.new { url = "http://h/", retry_budget = false, headers = { Authorization = "Basic x" } }):close()
+  end)
+
+  it("names the range in the message", function()
+    local _, err = lcm.new { url = "http://h/", max_attempts = 1000 }
+    assert.equal("max_attempts must be a number from 1 to 100", err.message)
+  end)
+
   it("returns an invalid error when the options are not a table", function()
     local c, err = lcm.new("http://h/")
     assert.is_nil(c)
     assert.equal("options", err.field)
+  end)
+end)
+
+describe("IDs", function()
+  local check = require "lcm.check"
+  local exact = { { "9007199254740992", 2 ^ 53 }, { "107", 107 }, { "00107", 107 }, { "0", 0 },
+                  { 2 ^ 53, 2 ^ 53 }, { 107.0, 107 } }
+  for _, c in ipairs(exact) do
+    it("takes " .. string.format("%q", tostring(c[1])) .. " exactly", function()
+      local id = assert(check.id("x", c[1]))
+      assert.equal(c[2], id)
+      assert.equal(string.format("%.0f", c[2]), string.format("%d", id))
+      if math.type then assert.equal("integer", math.type(id)) end
+    end)
+  end
+  for _, v in ipairs { "9007199254740993", "9999999999999999", "18446744073709551616", 2 ^ 53 + 2, "-1", "1e3" } do
+    it("refuses " .. string.format("%q", tostring(v)), function()
+      local id, err = check.id("x", v)
+      assert.is_nil(id)
+      assert.equal("x", err.field)
+    end)
+  end
+  it("sends callid 2^53 and -2^53 as exact decimal strings", function()
+    assert.equal("9007199254740992", check.text("callid", 2 ^ 53, { integer_ok = true }))
+    assert.equal("-9007199254740992", check.text("callid", -2 ^ 53, { integer_ok = true }))
   end)
 end)
 

@@ -146,11 +146,18 @@ describe("against lcm-sim", function()
       assert.equal(0, s:count())
     end)
 
-    it("sends nothing for any invalid argument", function()
-      client:set_outcome(set_args { lead_score = 0 / 0 })
-      client:set_outcome(set_args { agent_comments = "\255" })
-      client:get_outcomes("1", nil)
-      client:call("Bad/Name", {})
+    it("sends nothing for any invalid argument, and says which", function()
+      local results = {
+        { "lead_score", client:set_outcome(set_args { lead_score = 0 / 0 }) },
+        { "agent_comments", client:set_outcome(set_args { agent_comments = "\255" }) },
+        { "type", client:get_outcomes("1", nil) },
+        { "subtopic", client:call("Bad/Name", {}) },
+      }
+      for _, r in ipairs(results) do
+        local field, ok, err = r[1], r[2], r[3]
+        assert.is_nil(ok)
+        assert.same({ "invalid", field, 0, false }, { err.kind, err.field, err.attempts, err.retryable })
+      end
       assert.equal(0, s:count())
     end)
 
@@ -181,7 +188,8 @@ describe("against lcm-sim", function()
     end)
 
     it("gives Set... subtopics an Idempotency-Key and checks their answer's subtopic", function()
-      local message = assert(client:call("SetDNC", { callid = "12345", AccountNumber = "1|1|1|0|0|1|" }))
+      local message = assert(client:call("SetDNC", { callid = "12345", AccountNumber = "1|1|1|0|0|1|", OutcomeID = 5,
+                                                     BusinessOutcome = 101, LeadScore = 0 }))
       assert.is_true(message.response.success)
       assert.is_string(s:requests()[1].headers["idempotency-key"])
     end)
@@ -191,6 +199,67 @@ describe("against lcm-sim", function()
       assert.is_nil(message)
       assert.equal("lcm", err.kind)
       assert.equal("NoSuchThing", err.subtopic)
+    end)
+  end)
+
+  describe("after close", function()
+    it("every call is an invalid error naming the client, and nothing is sent", function()
+      local c = assert(lcm.new { url = s.url })
+      c:close()
+      c:close() -- twice is fine
+      local results = { { c:get_outcomes("", "MANUAL") }, { c:set_outcome(SET) }, { c:call("SetDNC", {}) },
+                        { c:call("GetCallOutCome", { callid = "12345" }) } }
+      for _, r in ipairs(results) do
+        assert.is_nil(r[1])
+        assert.same({ "invalid", "client", 0, false }, { r[2].kind, r[2].field, r[2].attempts, r[2].retryable })
+        assert.matches("(nothing sent)", tostring(r[2]), 1, true)
+      end
+      assert.equal(0, s:count())
+    end)
+  end)
+
+  describe("answers", function()
+    local function envelope(subtopic, message)
+      return '{"channel":"LCM","topic":"WebService","subtopic":"' .. subtopic .. '","message":' .. message .. "}"
+    end
+
+    it("a JSON null counts as absent", function()
+      s:fault { body = envelope("BusinessOutCome", '{"response":[{"OutComeID":"107","Description":null,' ..
+                                '"ParentID":null,"CampaignID":null,"LeadScore":null}],"extra":null}') }
+      local list = assert(client:get_outcomes("", "MANUAL"))
+      assert.same({ 107, nil, nil, nil, nil }, { list[1].id, list[1].description, list[1].parent_id,
+                                                  list[1].campaign_id, list[1].lead_score })
+      s:fault { body = envelope("SetBusinessOutcomeWithCallOutcomeResult",
+                                '{"callid":null,"response":{"success":true}}') }
+      assert.is_true(client:set_outcome(SET)) -- a null callid: no call named, none contradicted
+      s:fault { body = envelope("BusinessOutCome", '{"response":[{"OutComeID":null}]}') }
+      local _, err = client:get_outcomes("", "MANUAL")
+      assert.same({ "protocol", "BAD_RESPONSE" }, { err.kind, err.code })
+      s:fault { body = '{"channel":null,"topic":"WebService","subtopic":"CallOutcome","message":{}}' }
+      _, err = client:call("GetCallOutCome", { callid = "12345" })
+      assert.same({ "protocol", "BAD_CHANNEL" }, { err.kind, err.code })
+    end)
+
+    -- The envelope is level 1 and message level 2: n nested arrays in message.response
+    -- make n + 2 levels.
+    local function nested(levels)
+      local arrays = levels - 2
+      return envelope("CallOutcome", '{"response":' .. string.rep("[", arrays) .. string.rep("]", arrays) .. "}")
+    end
+
+    it("are decoded up to 32 levels deep", function()
+      s:fault { body = nested(32) }
+      local message = assert(client:call("GetCallOutCome", { callid = "12345" }))
+      local depth, t = 2, message.response
+      while type(t) == "table" do depth, t = depth + 1, t[1] end
+      assert.equal(32, depth)
+    end)
+
+    it("are refused at 33 levels (TOO_DEEP)", function()
+      s:fault { body = nested(33) }
+      local message, err = client:call("GetCallOutCome", { callid = "12345" })
+      assert.is_nil(message)
+      assert.same({ "protocol", "TOO_DEEP" }, { err.kind, err.code })
     end)
   end)
 

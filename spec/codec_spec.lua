@@ -141,3 +141,31 @@ describe("error objects", function()
     assert.is_true(core.is_error(core.error { kind = "invalid" }))
   end)
 end)
+
+-- Lua strings may hold a NUL: the envelope checks compare by length (strcmp stopped at it).
+describe("core.answer compares by length", function()
+  local cases = {
+    { "a channel LCM\\0junk", '{"channel":"LCM\\u0000junk","topic":"WebService","subtopic":"R",' ..
+      '"message":{}}', "BAD_CHANNEL" },
+    { "a key channel\\0x", '{"channel\\u0000x":"LCM","topic":"WebService","subtopic":"R","message":{}}',
+      "BAD_CHANNEL" },
+    { "a topic WebService\\0", '{"channel":"LCM","topic":"WebService\\u0000","subtopic":"R","message":{}}',
+      "BAD_TOPIC" },
+    { "a subtopic R\\0x", '{"channel":"LCM","topic":"WebService","subtopic":"R\\u0000x","message":{}}',
+      "BAD_SUBTOPIC" },
+    { "a topic Error\\0x (not an LCM error)", '{"channel":"LCM","topic":"Error\\u0000x","subtopic":"R",' ..
+      '"message":{}}', "BAD_TOPIC" },
+  }
+  for _, c in ipairs(cases) do
+    it("refuses " .. c[1] .. " as " .. c[3], function()
+      local message, err = core.answer(c[2], 200, "R")
+      assert.is_nil(message)
+      assert.equal("protocol", err.kind)
+      assert.equal(c[3], err.code)
+    end)
+  end
+
+  it("accepts the same envelope without the NUL", function()
+    assert.truthy(core.answer('{"channel":"LCM","topic":"WebService","subtopic":"R","message":{}}', 200, "R"))
+  end)
+end)

@@ -1,5 +1,6 @@
 -- The examples run for real: the demo as a process against lcm-sim, the Asterisk and
--- FreeSWITCH scripts with the host objects they use, the LCM side real.
+-- FreeSWITCH scripts with the host objects they use, the LCM side real. (The embedding host,
+-- spec/embed_spec.lua, runs them in fresh states and threads as the servers do.)
 local sim = require "helpers.sim"
 local hosts = require "helpers.hosts"
 
@@ -22,48 +23,117 @@ describe("examples/dialer.lua (the demo)", function()
 end)
 
 describe("host examples against lcm-sim", function()
-  local s
+  local s, dir
   setup(function() s = sim.start() end)
   teardown(function() s:stop() end)
-  before_each(function() s:reset() end)
+  before_each(function()
+    s:reset()
+    dir = sim.tmpname()
+    assert(os.execute("mkdir -p " .. dir))
+  end)
+  after_each(function() os.execute("rm -rf " .. dir) end)
 
-  it("asterisk/extensions.lua sets the outcome named in the dialplan", function()
-    local host = hosts.asterisk { LCM_URL = s.url, LCM_CALLID = "12345", LCM_ACCOUNT = "5|3|1|0|0|44|1",
-                                  LCM_AGENT = "1234", LCM_OUTCOME = "Fail", LCM_TELEPHONY = "DNC",
-                                  LCM_CALLTYPE = "MANUAL" }
+  local function queued()
+    local records = require("lcm.core").outbox_read(dir .. "/outbox.log")
+    return records and #records or 0
+  end
+
+  -- The lines of a host's log at the error level (prefix), none with a doubled "lcm: lcm:".
+  local function errors_logged(lines, prefix)
+    local n = 0
+    for _, line in ipairs(lines) do
+      assert.not_matches("lcm: lcm:", line)
+      if line:sub(1, #prefix) == prefix then n = n + 1 end
+    end
+    return n
+  end
+
+  local function asterisk(vars)
+    local host = hosts.asterisk(vars)
     local env = hosts.run_file("examples/asterisk/extensions.lua", { channel = host.channel, app = host.app })
-    env.extensions["lcm-wrapup"].s("lcm-wrapup", "s")
-    assert.equal("OK", host.vars.LCM_RESULT)
+    env.extensions["lcm-wrapup"].s("lcm-wrapup", "s") -- the dialplan's Gosub(lcm-wrapup,s,1)
+    return host
+  end
+
+  local function asterisk_call(url, extra)
+    local vars = { LCM_URL = url, LCM_OUTBOX = dir, LCM_CALLID = "12345", LCM_ACCOUNT = "5|3|1|0|0|44|1",
+                   LCM_AGENT = "1234", LCM_OUTCOME = "108", LCM_TELEPHONY = "DNC" }
+    for k, v in pairs(extra or {}) do vars[k] = v end
+    return asterisk(vars)
+  end
+
+  it("asterisk/extensions.lua sets the outcome ID from the dialplan and Returns to it", function()
+    local host = asterisk_call(s.url)
+    assert.same({ "OK", 1 }, { host.vars.LCM_RESULT, host.returned })
     local rec = s:outcomes()
     assert.equal(1, #rec)
     assert.same({ 108, 5, "asterisk" }, { rec[1].BusinessOutcome, rec[1].CallOutcome, rec[1].source })
+    assert.equal(1, s:count()) -- no get_outcomes first
   end)
 
-  it("asterisk/extensions.lua leaves the error kind in LCM_RESULT", function()
-    local host = hosts.asterisk { LCM_URL = s.url, LCM_CALLID = "999", LCM_ACCOUNT = "x", LCM_AGENT = "1",
-                                  LCM_OUTCOME = "success" }
-    local env = hosts.run_file("examples/asterisk/extensions.lua", { channel = host.channel, app = host.app })
-    env.extensions["lcm-wrapup"].s("lcm-wrapup", "s")
-    assert.equal("lcm", host.vars.LCM_RESULT)
-    assert.matches("Invalid Call ID", table.concat(host.verbose, "\n"))
+  it("asterisk/extensions.lua reports an LCM refusal as not queued, logged once", function()
+    local host = asterisk_call(s.url, { LCM_CALLID = "999" })
+    assert.same({ "not queued lcm", 1 }, { host.vars.LCM_RESULT, host.returned })
+    assert.equal(1, #host.verbose)
+    assert.matches("^1,lcm: lcm error WS_Error.*Invalid Call ID", host.verbose[1])
+    assert.equal(0, queued())
   end)
 
-  it("freeswitch/lcm_outcome.lua sets the outcome and retries with session:sleep", function()
-    s:fault { status = 503, retry_after = 1, subtopic = "SetBusinessOutcomeWithCallOutcome" }
-    local host = hosts.freeswitch({ lcm_callid = "12345", lcm_account = "5|3|1|0|0|44|1", lcm_agent = "1234",
-                                    lcm_outcome = "107", lcm_telephony = "REJECT", lcm_calltype = "MANUAL" },
-                                  { lcm_url = s.url })
+  it("asterisk/extensions.lua queues the outcome when LCM is down, and says so", function()
+    local host = asterisk_call("http://127.0.0.1:" .. sim.closed_port() .. "/api/{subtopic}")
+    assert.same({ "queued transport", 1 }, { host.vars.LCM_RESULT, host.returned })
+    assert.equal(1, errors_logged(host.verbose, "1,"))
+    assert.matches("queued in the outbox", host.verbose[#host.verbose])
+    assert.equal(1, queued())
+  end)
+
+  it("asterisk/extensions.lua reports a configuration error and still Returns", function()
+    local host = asterisk { LCM_OUTBOX = dir, LCM_CALLID = "12345" }
+    assert.same({ "not queued invalid", 1 }, { host.vars.LCM_RESULT, host.returned })
+    assert.matches("lcm configuration error", host.verbose[1])
+  end)
+
+  local function freeswitch(vars, globals)
+    local host = hosts.freeswitch(vars, globals)
     hosts.run_file("examples/freeswitch/lcm_outcome.lua", { session = host.session, freeswitch = host.freeswitch })
-    assert.equal("OK", host.vars.lcm_result)
+    return host
+  end
+
+  local FS_VARS = { lcm_callid = "12345", lcm_account = "5|3|1|0|0|44|1", lcm_agent = "1234",
+                    lcm_outcome = "107", lcm_telephony = "REJECT" }
+
+  it("freeswitch/lcm_outcome.lua sets the outcome ID and retries with session:sleep", function()
+    s:fault { status = 503, retry_after = 1, subtopic = "SetBusinessOutcomeWithCallOutcome" }
+    local host = freeswitch(FS_VARS, { lcm_url = s.url, lcm_outbox = dir })
+    assert.equal("OK", FS_VARS.lcm_result)
     assert.same({ 1000 }, host.slept)
     local rec = s:outcomes()
     assert.same({ 107, 9, "freeswitch" }, { rec[1].BusinessOutcome, rec[1].CallOutcome, rec[1].source })
+    assert.equal(2, s:count()) -- the failed attempt and its retry, no get_outcomes
+  end)
+
+  it("freeswitch/lcm_outcome.lua queues the outcome when LCM keeps failing, logged once", function()
+    s:fault { status = 503, count = 10 }
+    local vars = { lcm_callid = "12345", lcm_account = "5|3|1|0|0|44|1", lcm_agent = "1234", lcm_outcome = "107" }
+    local host = freeswitch(vars, { lcm_url = s.url, lcm_outbox = dir })
+    assert.equal("queued http", vars.lcm_result)
+    assert.equal(1, errors_logged(host.log, "ERR "))
+    assert.equal(1, queued())
   end)
 
   it("freeswitch/lcm_outcome.lua reports a missing configuration", function()
-    local host = hosts.freeswitch({ lcm_callid = "12345" }, {})
-    hosts.run_file("examples/freeswitch/lcm_outcome.lua", { session = host.session, freeswitch = host.freeswitch })
-    assert.equal("invalid", host.vars.lcm_result)
-    assert.matches("configuration error", host.log[1])
+    local vars = { lcm_callid = "12345" }
+    local host = freeswitch(vars, { lcm_outbox = dir })
+    assert.equal("not queued invalid", vars.lcm_result)
+    assert.matches("lcm configuration error", host.log[1])
+  end)
+
+  it("freeswitch/lcm_outcome.lua runs without a session (luarun) from its arguments", function()
+    local host = hosts.freeswitch({}, { lcm_url = s.url, lcm_outbox = dir })
+    hosts.run_file("examples/freeswitch/lcm_outcome.lua", {
+      freeswitch = host.freeswitch, argv = { "12345", "5|3|1|0|0|44|1", "1234", "108", "DNC" } })
+    assert.matches("lcm_result=OK", host.log[#host.log])
+    local rec = s:outcomes()
+    assert.same({ 108, 5 }, { rec[1].BusinessOutcome, rec[1].CallOutcome })
   end)
 end)

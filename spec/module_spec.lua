@@ -81,6 +81,80 @@ describe("lcm module", function()
     assert.truthy(lcm.get_outcomes("", lcm.MANUAL))
   end)
 
+  it("tostring(err) says whether a failed Set may be recorded and whether it was queued", function()
+    local err = core.error { kind = "http", status = 503, message = "unexpected HTTP status 503", subtopic = "SetDNC",
+                             attempts = 3, recorded = "unknown", queued = false,
+                             outbox_error = "ENOSPC: No space left on device" }
+    local line = "lcm: http error HTTP 503: unexpected HTTP status 503 [SetDNC] after 3 attempt(s)"
+    assert.equal(line .. "; recorded: unknown; not queued: ENOSPC: No space left on device", tostring(err))
+    err.outbox_error = nil
+    assert.equal(line .. "; recorded: unknown; not queued", tostring(err))
+    err.queued = true
+    assert.equal(line .. "; recorded: unknown; queued", tostring(err))
+    err.recorded, err.queued = false, nil
+    assert.equal(line, tostring(err))
+  end)
+
+  it("tostring(err) prints numbers of any size (no cast out of range)", function()
+    local err = core.error { kind = "http", status = 1e300, attempts = -2 ^ 63 }
+    assert.equal("lcm: http error HTTP 1e+300: http error after -9223372036854775808 attempt(s)", tostring(err))
+    err.status, err.attempts = 2 ^ 63, 0 / 0
+    assert.matches("^lcm: http error HTTP 9%.2233720368548e%+18: http error after %-?nan attempt%(s%)$", tostring(err))
+  end)
+
+  it("core.error names every kind when given another", function()
+    local ok, msg = pcall(core.error, { kind = "disk" })
+    assert.is_false(ok)
+    assert.matches("invalid, transport, timeout, http, protocol, lcm, rejected, outbox", msg, 1, true)
+  end)
+
+  -- The sockets this process holds (Linux /proc; io.open reads our own /proc/self).
+  local function sockets()
+    local pid = read("/proc/self/stat"):match("^(%d+)")
+    local out = sim.run("ls -l /proc/" .. pid .. "/fd")
+    local n = 0
+    for _ in out:gmatch("socket:") do n = n + 1 end
+    return n
+  end
+
+  it("lcm.configure closes the client it replaces", function()
+    collectgarbage("stop") -- so that only close, not the collector, can let go of the connection
+    assert.is_true(lcm.configure { url = s.url, share = false })
+    assert(lcm.get_outcomes("", lcm.MANUAL)) -- the default client keeps its connection open
+    local before = sockets()
+    assert.is_true(lcm.configure { url = s.url, share = false })
+    local after = sockets()
+    collectgarbage("restart")
+    -- Its connection and libcurl's own socket pair (the multi handle of curl_easy_perform).
+    assert.is_true(after < before, before .. " sockets before, " .. after .. " after")
+  end)
+
+  it("works in a host that called curl_global_init before loading lcm", function()
+    if not jit then
+      print("\nskipped: calling curl_global_init from Lua needs LuaJIT's ffi (make test LUA_VERSION=jit runs it)")
+      return
+    end
+    local file = sim.tmpname()
+    sim.write(file, [[
+      local ffi = require "ffi"
+      ffi.cdef "int curl_global_init(long flags);"
+      local ok, curl = pcall(ffi.load, "curl")
+      if not ok then curl = ffi.load("libcurl.so.4") end
+      assert(curl.curl_global_init(3) == 0) -- CURL_GLOBAL_ALL, as a host would
+      local lcm = require "lcm"
+      local c = assert(lcm.new { url = arg[1] })
+      local list = assert(c:get_outcomes("", "MANUAL"))
+      assert(c:set_outcome { callid = "12345", account_number = "1|1|1|0|0|1|", business_outcome = 107,
+                             call_outcome = 0, user_id = "1" })
+      print(#list, "set")
+    ]])
+    local out, ok = sim.run(sim.LUA .. " " .. file .. " '" .. s.url .. "'")
+    os.remove(file)
+    assert.is_true(ok, out)
+    assert.equal("2\tset\n", out)
+    assert.equal(1, #s:outcomes())
+  end)
+
   it("is_error tells error objects from other tables", function()
     local _, err = lcm.new { url = 1 }
     assert.is_true(lcm.is_error(err))

@@ -20,6 +20,17 @@ describe("retry.delay_ms", function()
     assert.equal(2000, retry.delay_ms(1, 120))
     assert.equal(0, retry.delay_ms(1, 0))
   end)
+  it("clamps any Retry-After before converting it, so no wait turns negative", function()
+    -- 5.3+: math.maxinteger * 1000 wraps to a negative integer.
+    for _, s in ipairs { math.maxinteger or 2 ^ 63, 2 ^ 63, 1e300, math.huge, 0 / 0 } do
+      assert.equal(2000, retry.delay_ms(1, s))
+    end
+    assert.equal(0, retry.delay_ms(1, -5))
+    assert.equal(0, retry.delay_ms(1, math.mininteger or -2 ^ 63))
+  end)
+  it("waits the whole ceiling when there is no randomness", function()
+    assert.equal(200, retry.delay_ms(2, nil, function() return nil, "no randomness" end))
+  end)
   it("draws different waits (it is random)", function()
     local seen = {}
     for _ = 1, 20 do seen[retry.delay_ms(5)] = true end
@@ -78,10 +89,23 @@ describe("retries against lcm-sim", function()
   end)
 
   it("backs off with jitter within the exponential ceiling", function()
-    s:fault { status = 500, count = 2 }
-    assert(client:get_outcomes("", "MANUAL"))
-    assert.is_true(waits[1] >= 0 and waits[1] < 100)
-    assert.is_true(waits[2] >= 0 and waits[2] < 200)
+    -- 24 calls, two waits each. A wait of 0 (or none) every time, a ceiling that does not
+    -- double, or no jitter at all each fail below; by chance, only with probability 2^-24.
+    local first, second = {}, {}
+    for _ = 1, 24 do
+      waits = {}
+      s:fault { status = 500, count = 2 }
+      assert(client:get_outcomes("", "MANUAL"))
+      assert.equal(2, #waits)
+      assert.is_true(waits[1] >= 0 and waits[1] < 100, tostring(waits[1]))
+      assert.is_true(waits[2] >= 0 and waits[2] < 200, tostring(waits[2]))
+      first[#first + 1], second[#second + 1] = waits[1], waits[2]
+    end
+    table.sort(first)
+    table.sort(second)
+    assert.is_true(first[#first] >= 50, "the first waits never reached half their ceiling")
+    assert.is_true(second[#second] >= 100, "the second waits never passed the first ceiling")
+    assert.is_true(first[1] < first[#first], "the first waits are all the same")
   end)
 
   it("never retries an LCM error, a protocol error or a rejection", function()
@@ -128,10 +152,24 @@ describe("retries against lcm-sim", function()
   end)
 
   it("sleeps with core.sleep when no sleep function is given", function()
+    -- A lower bound, not a timing threshold: core.sleep(1000) never returns sooner, however
+    -- loaded the machine is; a sleep that does nothing returns at once.
+    local core = require "lcm.core"
     local c = assert(lcm.new { url = s.url })
-    s:fault { status = 503, retry_after = 0 }
+    s:fault { status = 503, retry_after = 1 }
+    local started = core.monotonic_ms()
     assert(c:get_outcomes("", "MANUAL"))
+    assert.is_true(core.monotonic_ms() - started >= 1000)
     assert.equal(2, s:count())
+  end)
+
+  it("honours Retry-After as an HTTP date", function()
+    -- An hour from now: capped at 2 s. Without the date, the wait would be a backoff < 100 ms.
+    local date = os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 3600)
+    s:fault { status = 503, headers = { { "Retry-After", date } } }
+    s:fault { status = 503, headers = { { "Retry-After", "Thu, 01 Jan 1970 00:00:00 GMT" } } } -- past: at once
+    assert(client:get_outcomes("", "MANUAL"))
+    assert.same({ 2000, 0 }, waits)
   end)
 end)
 
@@ -140,15 +178,15 @@ describe("the retry budget", function()
     local b = retry.budget(20)
     assert.equal(5, b:take { kind = "http" })
     assert.equal(10, b:take { kind = "timeout" })
-    assert.equal(5, b.tokens)
+    assert.equal(5, b:tokens())
     assert.equal(5, b:take { kind = "transport" })
     assert.is_nil(b:take { kind = "transport" })
     b:refund(5)
-    assert.equal(5, b.tokens)
+    assert.equal(5, b:tokens())
     b:refund(nil)
-    assert.equal(6, b.tokens)
+    assert.equal(6, b:tokens())
     b:refund(100)
-    assert.equal(20, b.tokens) -- never above capacity
+    assert.equal(20, b:tokens()) -- never above capacity
   end)
 
   describe("against lcm-sim", function()
@@ -167,11 +205,24 @@ describe("the retry budget", function()
       assert.equal(4, s:count())
       s:reset()
       assert(c:get_outcomes("", "MANUAL"))
-      assert.equal(1, c.budget.tokens)
+      assert.equal(1, c.budget:tokens())
+    end)
+
+    it("pays back a retried call's retry when it succeeds", function()
+      -- 10 tokens: a refunded retry leaves all 10, so the next failing call still gets both
+      -- of its retries; without the refund it would stop after one (budget_exhausted).
+      local c = assert(lcm.new { url = s.url, retry_budget = 10, max_attempts = 3, sleep = function() end })
+      s:fault { status = 503 }
+      assert(c:get_outcomes("", "MANUAL"))
+      s:fault { status = 503, count = 3 }
+      local _, err = c:get_outcomes("", "MANUAL")
+      assert.same({ "http", 3, nil }, { err.kind, err.attempts, err.budget_exhausted })
     end)
 
     it("charges a timeout more than another failure", function()
-      local c = assert(lcm.new { url = s.url, retry_budget = 10, timeout_ms = 100, sleep = function() end })
+      -- Budgets are per target and capacity, shared by every client of the process: 15
+      -- tokens are a bucket of this test's own (the one above left its 10-token one at 1).
+      local c = assert(lcm.new { url = s.url, retry_budget = 15, timeout_ms = 100, sleep = function() end })
       s:fault { delay_ms = 1000, count = 3 }
       local _, err = c:get_outcomes("", "MANUAL")
       assert.same({ "timeout", 2, true }, { err.kind, err.attempts, err.budget_exhausted })

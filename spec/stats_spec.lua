@@ -71,3 +71,55 @@ describe("stats", function()
     assert.has_error(function() core.stats_observe(string.rep("x", 65), 1) end)
   end)
 end)
+
+describe("stats fed by the client", function()
+  local sim = require "helpers.sim"
+  local lcm = require "lcm"
+  local seed = require "helpers.seed"
+  local s
+
+  setup(function() s = sim.start() end)
+  teardown(function() s:stop() end)
+  before_each(function()
+    stats.reset()
+    s:reset()
+  end)
+
+  it("counts requests, attempts, retries, errors and latency by subtopic", function()
+    local c = assert(lcm.new { url = s.url, sleep = function() end })
+    assert(c:get_outcomes("12345", lcm.MANUAL))
+    s:fault { status = 503 }
+    assert(c:set_outcome(seed.SET))
+    assert.is_nil(c:set_outcome(seed.set_args { callid = "999" }))
+    local t = lcm.stats()
+    assert.equal(1, t.requests.GetOutcomeByOutcomegroup)
+    assert.equal(2, t.requests.SetBusinessOutcomeWithCallOutcome)
+    assert.equal(3, t.attempts.SetBusinessOutcomeWithCallOutcome)
+    assert.equal(1, t.retries.SetBusinessOutcomeWithCallOutcome)
+    assert.equal(1, t.errors.lcm.WS_Error)
+    assert.equal(2, t.latency.SetBusinessOutcomeWithCallOutcome.count)
+    assert.matches('lcm_requests_total{subtopic="SetBusinessOutcomeWithCallOutcome"} 2', lcm.stats_text(), 1, true)
+    c:close()
+  end)
+
+  it("counts an invalid call as an error, with no request", function()
+    local c = assert(lcm.new { url = s.url })
+    assert.is_nil(c:set_outcome(seed.set_args { lead_score = 0 / 0 }))
+    local t = lcm.stats()
+    assert.equal(1, t.errors.invalid[""])
+    assert.is_nil(t.requests.SetBusinessOutcomeWithCallOutcome)
+    c:close()
+  end)
+
+  it("counts outcomes queued in the outbox", function()
+    local dir = sim.tmpname()
+    os.execute("mkdir -p " .. dir)
+    local c = assert(lcm.new { url = s.url, outbox = dir, max_attempts = 1 })
+    s:fault { status = 503 }
+    local _, err = c:set_outcome(seed.SET)
+    assert.is_true(err.queued)
+    assert.equal(1, lcm.stats().outbox.queued)
+    c:close()
+    os.execute("rm -rf " .. dir)
+  end)
+end)

@@ -7,6 +7,10 @@ local M = {}
 M.MAX_STRING = 64 * 1024 -- no LCM field is near this; a longer value is a caller's bug
 local MAX_ID = 2 ^ 53      -- beyond this a JSON number no longer holds the integer exactly
 
+-- Why s cannot be sent as text (a NUL byte, invalid UTF-8), or nil: the check core.encode
+-- makes too, written once in C (csrc/codec.c).
+local text_problem = core.text_problem
+
 local function invalid(field, message)
   return nil, core.error { kind = "invalid", field = field, message = field .. " " .. message }
 end
@@ -17,23 +21,43 @@ local function is_nan_or_inf(n)
 end
 
 -- An integral number as a Lua integer where the version has them (5.3+), so that
--- tostring(101) is "101" everywhere.
-local to_integer = math.tointeger or function(n) return n end
+-- tostring(101) is "101" everywhere. The one copy: lcm.outcomes uses it too.
+M.to_integer = math.tointeger or function(n) return n end
+local to_integer = M.to_integer
+
+-- v as an exact integer: a number without a fraction, or a decimal string of one, no
+-- larger than 2^53 either way (beyond it a double no longer holds every integer); else nil.
+-- A string is compared digit by digit, not through tonumber, which rounds
+-- "9007199254740993" to 2^53 on Lua 5.1 and LuaJIT. Used for the IDs of set_outcome and
+-- for the IDs and callids of answers.
+local MAX_ID_DIGITS = "9007199254740992" -- 2^53
+function M.integer(v)
+  if type(v) == "string" then
+    local sign, digits = v:match("^(%-?)0*(%d+)$")
+    if not digits or #digits > #MAX_ID_DIGITS or (#digits == #MAX_ID_DIGITS and digits > MAX_ID_DIGITS) then
+      return nil
+    end
+    v = tonumber(sign .. digits)
+  end
+  if type(v) ~= "number" or v ~= v or v ~= math.floor(v) or v > MAX_ID or v < -MAX_ID then return nil end
+  return to_integer(v)
+end
 
 -- A string that is safe to send: valid UTF-8, no NUL, not absurdly long.
 function M.text(field, v, opts)
   opts = opts or {}
   if type(v) == "number" and opts.integer_ok then
-    if is_nan_or_inf(v) or v ~= math.floor(v) then return invalid(field, "must be a string or an integer") end
-    v = string.format("%d", v)
+    local n = M.integer(v)
+    if n == nil then return invalid(field, "must be a string or an integer of at most 2^53") end
+    v = string.format("%d", n)
   end
   if type(v) ~= "string" then
     return invalid(field, opts.integer_ok and "must be a string or an integer" or "must be a string")
   end
   if v == "" and not opts.empty_ok then return invalid(field, "must not be empty") end
   if #v > M.MAX_STRING then return invalid(field, "is longer than " .. M.MAX_STRING .. " bytes") end
-  if v:find("\0", 1, true) then return invalid(field, "contains a NUL byte") end
-  if not core.utf8_valid(v) then return invalid(field, "is not valid UTF-8") end
+  local problem = text_problem(v)
+  if problem then return invalid(field, problem) end
   return v
 end
 
@@ -45,14 +69,18 @@ function M.number(field, v)
   return to_integer(v) or v
 end
 
--- A non-negative integer ID; decimal strings ("101") are accepted and converted.
+-- A non-negative integer ID, at most 2^53; decimal strings ("101") are accepted and converted.
 function M.id(field, v)
-  if type(v) == "string" and v:match("^%d+$") and #v <= 15 then v = tonumber(v) end
+  if type(v) == "string" and v:match("^%d+$") then
+    local n = M.integer(v)
+    if n == nil then return invalid(field, "is too large (at most 2^53)") end
+    v = n
+  end
   if type(v) ~= "number" then return invalid(field, "must be an integer ID") end
   if is_nan_or_inf(v) then return invalid(field, "must be a finite number") end
   if v ~= math.floor(v) then return invalid(field, "must be an integer") end
   if v < 0 then return invalid(field, "must not be negative") end
-  if v > MAX_ID then return invalid(field, "is too large") end
+  if v > MAX_ID then return invalid(field, "is too large (at most 2^53)") end
   return to_integer(v)
 end
 
@@ -64,16 +92,26 @@ function M.header_value(field, v)
   return s
 end
 
-local function positive(field, v)
-  if type(v) ~= "number" or is_nan_or_inf(v) or v < 1 then
-    return invalid(field, "must be a positive number")
+-- A whole number within [lo, hi] (a fraction is dropped). Every numeric option has a range,
+-- so that no value reaches a float-to-integer conversion in C that it does not fit.
+local function range(lo, hi)
+  return function(field, v)
+    if type(v) ~= "number" or v ~= v or v < lo or v > hi then
+      return invalid(field, string.format("must be a number from %d to %d", lo, hi))
+    end
+    return math.floor(v)
   end
-  return math.floor(v)
 end
+
+local MAX_MS = 86400000 -- a day: longer is a mistake (a unit confusion), not a setting
+local milliseconds = range(1, MAX_MS)
+local attempts = range(1, 100)
+local bytes = range(1, 1024 * 1024 * 1024)
+local tokens = range(1, 1000000)
 
 local function budget(field, v)
   if v == false then return false end
-  return positive(field, v)
+  return tokens(field, v)
 end
 
 local function directory(field, v)
@@ -109,6 +147,16 @@ local function func(field, v)
   return v
 end
 
+-- Headers that lcm sets itself or that change how the request is framed. A site-wide
+-- Idempotency-Key would make LCM drop every later outcome as a duplicate of the first.
+local OWN_HEADERS = {
+  ["idempotency-key"] = "is lcm's own (a new one for each Set)",
+  ["content-type"] = "is set by lcm", host = "is set by lcm from the url",
+  ["content-length"] = "would change the request's framing",
+  ["transfer-encoding"] = "would change the request's framing",
+  expect = "would change the request's framing",
+}
+
 local function headers(field, v)
   if type(v) ~= "table" then return invalid(field, "must be a table of name = value") end
   local out = {}
@@ -116,6 +164,8 @@ local function headers(field, v)
     if type(name) ~= "string" or not name:match("^[%w!#$%%&'*+.^_`|~-]+$") then
       return invalid(field, "has a header name that is not a token: " .. tostring(name))
     end
+    local own = OWN_HEADERS[name:lower()]
+    if own then return invalid(field .. "." .. name, own) end
     local s, err = M.header_value(field .. "." .. name, value)
     if not s then return nil, err end
     out[#out + 1] = name .. ": " .. s
@@ -130,10 +180,10 @@ local function header_text(field, v) return M.header_value(field, v) end
 -- The options of lcm.new: name -> checker. An unknown name raises (a programming mistake);
 -- a bad value is returned as an `invalid` error like any other runtime data.
 M.OPTIONS = {
-  url = url, source = text, timeout_ms = positive, connect_timeout_ms = positive,
-  max_attempts = positive, deadline_ms = positive, retry_budget = budget, headers = headers, bearer_token = header_text,
-  username = header_text, password = header_text, ca_file = text, insecure = literal_true,
-  proxy = header_text, user_agent = header_text, max_response_bytes = positive,
+  url = url, source = text, timeout_ms = milliseconds, connect_timeout_ms = milliseconds,
+  max_attempts = attempts, deadline_ms = milliseconds, retry_budget = budget, headers = headers,
+  bearer_token = header_text, username = header_text, password = header_text, ca_file = text,
+  insecure = literal_true, proxy = header_text, user_agent = header_text, max_response_bytes = bytes,
   logger = func, sleep = func, outbox = directory, share = literal_true,
 }
 
@@ -155,6 +205,13 @@ function M.options(opts, defaults)
     end
   end
   if out.url == nil then return invalid("url", "is required (or set LCM_URL for the default client)") end
+  local credentials = out.bearer_token and "bearer_token" or out.username and "username"
+  for _, h in ipairs(credentials and out.headers or {}) do
+    local name = h:match("^[^:]+")
+    if name:lower() == "authorization" then
+      return invalid("headers." .. name, "conflicts with " .. credentials .. ", which sets it")
+    end
+  end
   return out
 end
 

@@ -8,6 +8,7 @@ local check = require "lcm.check"
 local outbox = require "lcm.outbox"
 local outcomes = require "lcm.outcomes"
 local retry = require "lcm.retry"
+local stats = require "lcm.stats"
 
 local M = {}
 
@@ -27,7 +28,6 @@ end
 
 local Client = {}
 Client.__index = Client
-M.Client = Client
 
 -- A host's logger or sleep must not turn our nil, err into a raised error.
 local function safe_call(fn, ...)
@@ -42,20 +42,54 @@ function Client:_log(level, message, ...)
   safe_call(self.logger, level, message)
 end
 
+local function is_set(subtopic)
+  return subtopic:match("^Set") ~= nil
+end
+
+-- Whether LCM may have recorded a Set whose attempt ended in err. False only where it
+-- provably did not: nothing left (a closed client; libcurl says nothing was sent:
+-- err.sent == false), LCM's own error envelope, or a well-formed success = false.
+-- Everything else after the request left (a 5xx, a timeout, an answer we cannot read or
+-- that is not for this call...) may hide a recorded outcome.
+local function may_be_recorded(err)
+  local kind = err.kind
+  if kind == "invalid" or kind == "lcm" or kind == "rejected" then return false end
+  if kind == "transport" or kind == "timeout" then return err.sent ~= false end
+  return true
+end
+
+-- err.recorded for the error of a Set: "unknown" when any of its attempts may have been
+-- recorded (earlier says whether one before the last may have), else false.
+local function set_recorded(err, subtopic, earlier)
+  if is_set(subtopic) then
+    err.recorded = (earlier or may_be_recorded(err)) and "unknown" or false
+  end
+end
+
+-- An error of a call that sent nothing (a bad argument, no randomness for its key...).
 local function finish(err, subtopic, attempts)
   err.subtopic = subtopic
   err.attempts = attempts
+  if is_set(subtopic) then err.recorded = false end
+  stats.error(err)
   return nil, err
 end
 
--- Sends one encoded request body and returns the answer's `message` table (and the
--- attempts it took), or nil, err; retries what is retryable.
+-- The error of a call that was attempted: counted, judged (err.recorded) and logged.
+function Client:_fail(err, subtopic, attempts, earlier)
+  err.subtopic, err.attempts = subtopic, attempts
+  set_recorded(err, subtopic, earlier)
+  stats.error(err)
+  self:_log("error", tostring(err))
+  return nil, err
+end
+
+-- Sends one encoded request body and returns the answer's `message` table, the attempts it
+-- took and whether an attempt before the last may have reached LCM; or nil, err. Retries
+-- what is retryable.
 -- `key` (Set... calls) is the Idempotency-Key: the same on every attempt, so a server
 -- that did the work but whose answer was lost does not do it twice.
 function Client:_send(subtopic, body, key)
-  if self.closed then
-    return finish(core.error { kind = "invalid", field = "client", message = "the client is closed" }, subtopic, 0)
-  end
   local err
   local url = self.urls[subtopic]
   if not url then
@@ -63,8 +97,9 @@ function Client:_send(subtopic, body, key)
     self.urls[subtopic] = url
   end
   local expect = answer_subtopic(subtopic)
-  local deadline = self.deadline_ms and core.monotonic_ms() + self.deadline_ms
-  local attempt, spent = 0, nil
+  local started = core.monotonic_ms()
+  local deadline = self.deadline_ms and started + self.deadline_ms
+  local attempt, spent, earlier = 0, nil, false
   while true do
     attempt = attempt + 1
     local timeout = self.timeout_ms
@@ -77,13 +112,17 @@ function Client:_send(subtopic, body, key)
       if message then
         if self.budget then self.budget:refund(spent) end
         self:_log("debug", "%s: HTTP %d on attempt %d", subtopic, status, attempt)
-        return message, nil, attempt
+        stats.request(subtopic, attempt, core.monotonic_ms() - started)
+        return message, nil, attempt, earlier
       end
       err.retry_after = retry_after
     else
       err = answer
+      -- http:perform refuses a closed client before any attempt (kind invalid).
+      if err.kind == "invalid" then attempt = attempt - 1 end
     end
     if not err.retryable or attempt >= self.max_attempts then break end
+    earlier = earlier or may_be_recorded(err)
     local wait = retry.delay_ms(attempt, retry_after)
     if deadline and core.monotonic_ms() + wait >= deadline then
       err.deadline_exceeded = true -- no room for another attempt
@@ -98,9 +137,8 @@ function Client:_send(subtopic, body, key)
               subtopic, attempt, tostring(err.code or err.status or err.kind), wait)
     safe_call(self.sleep, wait)
   end
-  err.subtopic, err.attempts = subtopic, attempt
-  self:_log("error", tostring(err))
-  return nil, err
+  stats.request(subtopic, attempt, core.monotonic_ms() - started)
+  return self:_fail(err, subtopic, attempt, earlier)
 end
 
 -- A Get... (or any other non-Set) request: encodes data, returns the answer's `message`.
@@ -111,27 +149,34 @@ function Client:_get(subtopic, data)
 end
 
 -- Sends a Set request that is already encoded (rec = { subtopic =, body =, key =, callid = })
--- and checks LCM's result for it: the answer's message, or nil, err. Used by _set and by
--- the outbox's replay, so a replayed outcome is judged exactly as its first attempt was.
+-- and checks LCM's result for it: the answer's message, or nil, err (with err.recorded).
+-- Used by _set and by the outbox's replay, so a replayed outcome is judged exactly as its
+-- first attempt was.
 function Client:_replay(rec)
-  local message, err, attempts = self:_send(rec.subtopic, rec.body, rec.key)
+  local message, err, attempts, earlier = self:_send(rec.subtopic, rec.body, rec.key)
   if not message then return nil, err end
   local ok
   ok, err = outcomes.set_result(message, rec.callid)
-  if not ok then return finish(err, rec.subtopic, attempts) end
+  if not ok then return self:_fail(err, rec.subtopic, attempts, earlier) end
   return message
 end
 
 -- Every Set... request (set_outcome, call("Set...")): encodes data, sends it with a fresh
--- Idempotency-Key and, when it may still have to reach LCM, queues it in the outbox.
--- Returns the answer's message, or nil, err.
+-- Idempotency-Key and, when it may still have to reach LCM (retryable, or recorded
+-- "unknown"), queues it in the outbox. Returns the answer's message, or nil, err.
 function Client:_set(subtopic, data, callid)
   local body, err = core.encode(subtopic, self.source, data)
   if not body then return finish(err, subtopic, 0) end
-  local rec = { subtopic = subtopic, body = body, key = core.uuid(), callid = callid }
+  local key
+  key, err = core.uuid()
+  if not key then return finish(err, subtopic, 0) end
+  local rec = { subtopic = subtopic, body = body, key = key, callid = callid }
   local message
   message, err = self:_replay(rec)
-  if not message and err.retryable and self.outbox then outbox.queue(self, self.outbox, rec, err) end
+  if not message and self.outbox and (err.retryable or err.recorded == "unknown") then
+    outbox.queue(self, self.outbox, rec, err)
+    stats.count("lcm_outbox_total", err.queued and "queued" or "not_queued")
+  end
   return message, err
 end
 
@@ -141,7 +186,7 @@ function Client:call(subtopic, data)
   local s, err = check.text("subtopic", subtopic)
   if not s then return finish(err, tostring(subtopic), 0) end
   if data == nil then data = {} end
-  if s:match("^Set") then return self:_set(s, data, type(data) == "table" and data.callid or nil) end
+  if is_set(s) then return self:_set(s, data, type(data) == "table" and data.callid or nil) end
   return self:_get(s, data)
 end
 
@@ -160,7 +205,7 @@ function Client:get_outcomes(callid, call_type)
   if not message then return nil, err end
   local list
   list, err = outcomes.from_message(message)
-  if not list then return finish(err, SUBTOPIC, attempts) end
+  if not list then return self:_fail(err, SUBTOPIC, attempts) end
   return list
 end
 
@@ -223,7 +268,6 @@ end
 
 -- close and garbage collection share one function in C; calling it twice is fine.
 function Client:close()
-  self.closed = true
   self.http:close()
 end
 
@@ -232,6 +276,14 @@ function M.new(o)
   local fixed = { "Content-Type: application/json", "Accept: application/json", "Expect:" }
   if o.bearer_token then fixed[#fixed + 1] = "Authorization: Bearer " .. o.bearer_token end
   for _, h in ipairs(o.headers or {}) do fixed[#fixed + 1] = h end
+  -- nil, err when libcurl cannot be set up (its global init failed, out of memory).
+  local http, err = core.http {
+    headers = fixed,
+    ca_file = o.ca_file, insecure = o.insecure, proxy = o.proxy, user_agent = o.user_agent,
+    username = o.username, password = o.password, max_response_bytes = o.max_response_bytes,
+    share = o.share,
+  }
+  if not http then return nil, err end
   local self = setmetatable({
     url = o.url,
     urls = {}, -- subtopic -> url with {subtopic} replaced
@@ -241,18 +293,16 @@ function M.new(o)
     max_attempts = o.max_attempts,
     deadline_ms = o.deadline_ms,
     outbox = o.outbox,
-    budget = o.retry_budget and retry.budget(o.retry_budget) or nil,
+    budget = o.retry_budget and retry.budget(o.retry_budget, o.url) or nil,
     logger = o.logger,
     sleep = o.sleep or core.sleep,
-    http = core.http {
-      headers = fixed,
-      ca_file = o.ca_file, insecure = o.insecure, proxy = o.proxy, user_agent = o.user_agent,
-      username = o.username, password = o.password, max_response_bytes = o.max_response_bytes,
-      share = o.share,
-    },
+    http = http,
   }, Client)
   if o.insecure then self:_log("warn", "TLS certificate verification is disabled (insecure = true)") end
   return self
 end
+
+-- Typed calls of the other documented subtopics (set_dnc, get_callback_modes...): lcm/api.lua.
+require("lcm.api").install(Client)
 
 return M

@@ -3,11 +3,12 @@
 -- This file is the public surface: constants, lcm.new and the module-level shortcuts.
 -- A request's path continues in lua/lcm/client.lua (Client:set_outcome -> Client:_send)
 -- and from there into C (csrc/codec.c, csrc/http.c). Runtime failures come back as
--- nil, err; err.kind says which of the seven kinds it is (see README, "Errors").
+-- nil, err; err.kind says which of the eight kinds it is (see README, "Errors").
 local core = require "lcm.core"
 local check = require "lcm.check"
 local Client = require "lcm.client"
 local retry = require "lcm.retry"
+local stats = require "lcm.stats"
 
 local lcm = {
   _VERSION = core._VERSION,
@@ -21,6 +22,12 @@ local lcm = {
   },
   null = core.null,
   is_error = core.is_error,
+  -- What lcm did in this process (every client, every Lua state and thread): a table, and
+  -- the Prometheus text format (see README, "Seeing what lcm does").
+  stats = stats.table,
+  stats_text = stats.text,
+  -- The process-wide connection pool's limits (csrc/pool.c, README "Embedding").
+  configure_pool = core.configure_pool,
 }
 
 local DEFAULTS = {
@@ -64,7 +71,9 @@ end
 
 -- lcm.get_outcomes(...), lcm.set_outcome{...}, lcm.call(...): the client methods, on the
 -- default client.
-for _, name in ipairs { "get_outcomes", "set_outcome", "call" } do
+local SHORTCUTS = { "get_outcomes", "set_outcome", "call" }
+for _, name in ipairs(require("lcm.api").NAMES) do SHORTCUTS[#SHORTCUTS + 1] = name end -- lcm/api.lua's calls
+for _, name in ipairs(SHORTCUTS) do
   lcm[name] = function(...)
     local client, err = default()
     if not client then return nil, err end

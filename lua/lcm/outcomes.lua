@@ -3,27 +3,25 @@
 -- (OutComeID, OutcomeID, OutcomeId) and sends numbers as strings ("LeadScore": "0"),
 -- so keys are matched case-insensitively and values converted where that is lossless.
 local core = require "lcm.core"
+local check = require "lcm.check"
 
 local M = {}
 
 -- t[name], else the value of the first key equal to name ignoring case (nil for null):
 -- the lookup core.answer uses for the envelope, in csrc/codec.c.
 local field = core.field
-M.field = field
 
-local to_integer = math.tointeger or function(n) return n end
-
--- "107" -> 107; 107 -> 107; anything else is kept as sent.
+-- "107" -> 107; 107 -> 107; anything else (not an exact integer) is kept as sent.
 local function id(v)
-  if type(v) == "string" and v:match("^%-?%d+$") and #v <= 15 then return to_integer(tonumber(v)) end
-  if type(v) == "number" and v == math.floor(v) and v == v then return to_integer(v) or v end
-  return v
+  local n = check.integer(v)
+  if n == nil then return v end
+  return n
 end
 
 local function score(v)
   local n = tonumber(v)
   if n == nil or n ~= n or n == math.huge or n == -math.huge then return nil end
-  return to_integer(n) or n
+  return check.to_integer(n) or n
 end
 
 local List = {}
@@ -76,17 +74,32 @@ function M.from_message(message)
   return list
 end
 
-function M.is_list(t) return getmetatable(t) == List end
+-- Whether the callid of an answer names the call that was sent. Lua 5.3+ decode the JSON
+-- number 12345 as 12345.0, and a caller of call("Set...") may give 12345 or "12345": where
+-- either side is a number they are compared as exact integers, else as strings.
+local function same_call(answered, sent)
+  if answered == nil or sent == nil then return true end
+  if type(answered) == "number" or type(sent) == "number" then
+    local a, b = check.integer(answered), check.integer(sent)
+    return a ~= nil and a == b
+  end
+  return answered == sent
+end
 
--- A Set... answer: true when LCM accepted it for this call; else nil, err.
+-- A Set... answer: true when LCM accepted it for this call; else nil, err. Only a
+-- well-formed result (message.response.success a boolean, for this call) is believed:
+-- anything else is a protocol error, after which the Set may or may not be recorded.
 function M.set_result(message, callid)
   local response = field(message, "response")
-  local success = type(response) == "table" and field(response, "success")
-  if type(success) ~= "boolean" then return protocol("the answer has no boolean message.response.success") end
+  local success
+  if type(response) == "table" then success = field(response, "success") end
+  if type(success) ~= "boolean" then
+    return protocol("the answer has no boolean message.response.success")
+  end
   local answered = field(message, "callid")
-  if answered ~= nil and tostring(answered) ~= callid then
+  if not same_call(answered, callid) then
     return nil, core.error { kind = "protocol", code = "CALLID_MISMATCH",
-                             message = "the answer is for call " .. tostring(answered) .. ", not " .. callid }
+                             message = "the answer is for call " .. tostring(answered) .. ", not " .. tostring(callid) }
   end
   if not success then
     return nil, core.error { kind = "rejected", message = "LCM did not accept the outcome" }

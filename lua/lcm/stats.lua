@@ -51,6 +51,14 @@ function M.error(err)
   core.stats_add(M.series("lcm_errors_total", err.kind, err.code or (err.status and tostring(err.status)) or ""))
 end
 
+-- One call's request: its attempts and how long it took, retries and waits included.
+function M.request(subtopic, attempts, ms)
+  M.count("lcm_requests_total", subtopic)
+  if attempts > 0 then M.count("lcm_attempts_total", subtopic, attempts) end
+  if attempts > 1 then M.count("lcm_retries_total", subtopic, attempts - 1) end
+  core.stats_observe(subtopic, ms)
+end
+
 M.observe = core.stats_observe
 M.reset = core.stats_reset
 

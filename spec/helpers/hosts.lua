@@ -16,7 +16,8 @@ function M.run_file(path, globals)
   return env
 end
 
--- Asterisk pbx_lua: channel.NAME:get() / :set(v) on dialplan variables, app.NAME(...).
+-- Asterisk pbx_lua: channel.NAME:get() / :set(v) on dialplan variables, app.NAME(...)
+-- (host.returned counts the Returns).
 function M.asterisk(vars)
   local host = { vars = vars, verbose = {} }
   host.channel = setmetatable({}, { __index = function(_, name)
@@ -28,6 +29,7 @@ function M.asterisk(vars)
   host.app = setmetatable({}, { __index = function(_, name)
     return function(...)
       if name:lower() == "verbose" then host.verbose[#host.verbose + 1] = table.concat({ ... }, ",") end
+      if name:lower() == "return" then host.returned = (host.returned or 0) + 1 end
     end
   end })
   return host

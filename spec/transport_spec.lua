@@ -1,0 +1,215 @@
+-- lcm.core's transport (csrc/http.c) on real faults: every libcurl failure has a name and a
+-- deliberate retryable decision (csrc/curl_codes.txt), err.sent says whether any byte of the
+-- request can have left, Retry-After is clamped, and numbers out of range are refused.
+local core = require "lcm.core"
+local sim = require "helpers.sim"
+
+local BODY = assert(core.encode("GetOutcomeByOutcomegroup", "spec", { callid = "", type = "MANUAL" }))
+
+local function perform(h, url, timeout, connect_timeout)
+  return h:perform(url, BODY, nil, timeout or 5000, connect_timeout or 5000)
+end
+
+-- The CURLcode enum of the curl/curl.h the module is built against: { [value] = name }.
+local function header_codes()
+  local cflags = sim.run("pkg-config --cflags libcurl"):gsub("%s+$", "")
+  local out, ok = sim.run("printf '#include <curl/curl.h>\\n' | cc " .. cflags .. " -E -")
+  assert(ok, out)
+  local close = out:find("}%s*CURLcode%s*;")
+  local body = out:sub(out:sub(1, close):match(".*(){") + 1, close - 1)
+  local codes, value = {}, -1
+  for entry in body:gmatch("[^,]+") do
+    local name, explicit = entry:match("^%s*CURLE_([%u%d_]+)%s*=%s*(%d+)%s*$")
+    name = name or entry:match("^%s*CURLE_([%u%d_]+)%s*$")
+    if name then
+      value = explicit and tonumber(explicit) or value + 1
+      codes[value] = name
+    end
+  end
+  return codes
+end
+
+describe("core.curl_codes()", function()
+  it("names every code of the curl/curl.h lcm.core was built against, with a decision", function()
+    local header, table_ = header_codes(), core.curl_codes()
+    assert.equal("COULDNT_CONNECT", header[7]) -- the parse is right
+    local n = 0
+    for value, name in pairs(header) do
+      if value ~= 0 then
+        n = n + 1
+        assert.is_table(table_[value], name)
+        assert.equal(name, table_[value].name)
+        assert.is_boolean(table_[value].retryable)
+        assert.truthy(table_[value].phase == "connect" or table_[value].phase == "transfer")
+      end
+    end
+    local m = 0
+    for _ in pairs(table_) do m = m + 1 end
+    assert.equal(n, m)
+    assert.is_true(n > 90)
+  end)
+
+  it("makes the failures that do not heal permanent", function()
+    local by_name = {}
+    for _, c in pairs(core.curl_codes()) do by_name[c.name] = c end
+    for _, name in ipairs { "SSL_CLIENTCERT", "SSL_INVALIDCERTSTATUS", "USE_SSL_FAILED", "SSL_CONNECT_ERROR",
+                            "UNSUPPORTED_PROTOCOL", "URL_MALFORMAT", "PEER_FAILED_VERIFICATION",
+                            "SSL_CERTPROBLEM", "SSL_CACERT_BADFILE", "LOGIN_DENIED", "BAD_FUNCTION_ARGUMENT" } do
+      assert.is_false(by_name[name].retryable, name)
+    end
+    for _, name in ipairs { "COULDNT_CONNECT", "COULDNT_RESOLVE_HOST", "OPERATION_TIMEDOUT", "GOT_NOTHING",
+                            "SEND_ERROR", "RECV_ERROR" } do
+      assert.is_true(by_name[name].retryable, name)
+    end
+  end)
+
+  it("come from a generator that fails the build on a code the data file does not decide", function()
+    local data, out = sim.tmpname(), sim.tmpname()
+    local full = assert(sim.read("csrc/curl_codes.txt"))
+    sim.write(data, (full:gsub("\nCOULDNT_CONNECT[^\n]*", "")))
+    local cflags = sim.run("pkg-config --cflags libcurl"):gsub("%s+$", "")
+    local msg, ok = sim.run("printf '#include <curl/curl.h>\\n' | cc " .. cflags .. " -E - | lua5.4 " ..
+                            "tools/curl_codes.lua " .. data .. " " .. out)
+    assert.is_false(ok)
+    assert.matches("does not decide: COULDNT_CONNECT", msg)
+    assert.is_nil(sim.read(out))
+    -- and the complete file passes
+    msg, ok = sim.run("printf '#include <curl/curl.h>\\n' | cc " .. cflags .. " -E - | lua5.4 " ..
+                      "tools/curl_codes.lua csrc/curl_codes.txt " .. out)
+    assert.is_true(ok, msg)
+    assert.truthy(sim.read(out):find("X(COULDNT_CONNECT, 1, 1)", 1, true))
+    os.remove(data)
+    os.remove(out)
+  end)
+end)
+
+describe("against lcm-sim", function()
+  local s, h
+  setup(function() s = sim.start() end)
+  teardown(function() s:stop() end)
+  before_each(function()
+    s:reset()
+    -- Its own connections: libcurl silently sends a request again when a reused
+    -- connection turns out dead, which would hide the dropped connection below.
+    h = assert(core.http { share = false })
+  end)
+  after_each(function() h:close() end)
+
+  describe("a failed perform", function()
+    local function fails(url, code, retryable, sent, kind, timeout, connect_timeout)
+      local status, err = perform(h, url, timeout, connect_timeout)
+      assert.is_nil(status)
+      assert.equal(kind or "transport", err.kind)
+      assert.equal(code, err.code)
+      assert.equal(retryable, err.retryable)
+      assert.equal(sent, err.sent)
+      return err
+    end
+
+    it("to a closed port: COULDNT_CONNECT, retryable, nothing sent", function()
+      fails("http://127.0.0.1:" .. sim.closed_port() .. "/api", "COULDNT_CONNECT", true, false)
+    end)
+
+    it("after a request that went out, on the same handle: still nothing sent (reset per transfer)", function()
+      assert.equal(200, (perform(h, s.base .. "/api/GetOutcomeByOutcomegroup")))
+      fails("http://127.0.0.1:" .. sim.closed_port() .. "/api", "COULDNT_CONNECT", true, false)
+    end)
+
+    it("TLS to a plain HTTP server: SSL_CONNECT_ERROR, permanent, nothing sent", function()
+      fails("https://127.0.0.1:" .. s.port .. "/api", "SSL_CONNECT_ERROR", false, false)
+      assert.equal(0, s:count())
+    end)
+
+    it("to a server whose certificate is not trusted: PEER_FAILED_VERIFICATION, permanent, nothing sent", function()
+      local t = sim.start { tls = true }
+      local ok, err = pcall(fails, t.base .. "/api", "PEER_FAILED_VERIFICATION", false, false)
+      t:stop()
+      assert(ok, err)
+    end)
+
+    it("with a scheme lcm does not enable: UNSUPPORTED_PROTOCOL, permanent, nothing sent", function()
+      fails("ftp://127.0.0.1:" .. s.port .. "/", "UNSUPPORTED_PROTOCOL", false, false)
+    end)
+
+    it("with a malformed URL: URL_MALFORMAT, permanent, nothing sent", function()
+      fails("http://[127.0.0.1/api", "URL_MALFORMAT", false, false)
+    end)
+
+    it("when connecting hangs: a timeout, nothing sent", function()
+      local port, close = sim.blackhole()
+      local ok, err = pcall(fails, "http://127.0.0.1:" .. port .. "/api", "OPERATION_TIMEDOUT", true, false,
+                            "timeout", 5000, 200)
+      close()
+      assert(ok, err)
+    end)
+
+    it("when the server drops the connection after reading the request: GOT_NOTHING, sent", function()
+      s:fault { drop = true }
+      fails(s.base .. "/api/GetOutcomeByOutcomegroup", "GOT_NOTHING", true, true)
+      assert.equal(1, s:count())
+    end)
+
+    it("when the answer comes later than the timeout: a timeout, sent", function()
+      s:fault { delay_ms = 3000 }
+      fails(s.base .. "/api/GetOutcomeByOutcomegroup", "OPERATION_TIMEDOUT", true, true, "timeout", 300)
+    end)
+
+    it("when the answer is over max_response_bytes: TOO_LARGE, sent", function()
+      local small = assert(core.http { max_response_bytes = 10 })
+      local status, err = perform(small, s.base .. "/api/GetOutcomeByOutcomegroup")
+      small:close()
+      assert.is_nil(status)
+      assert.equal("TOO_LARGE", err.code)
+      assert.is_true(err.sent)
+    end)
+  end)
+
+  describe("Retry-After", function()
+    local cases = {
+      { "99999999999999999999", 86400 },
+      { "86401", 86400 },
+      { "86400", 86400 },
+      { "120", 120 },
+      { "0", 0 },
+      { "Fri, 31 Dec 9999 23:59:59 GMT", 86400 },
+      { "Sun, 06 Nov 1994 08:49:37 GMT", 0 },
+      { "-5", nil },
+      { "12abc", nil },
+    }
+    for _, c in ipairs(cases) do
+      it("'" .. c[1] .. "' gives " .. tostring(c[2]), function()
+        s:fault { status = 503, headers = { { "Retry-After", c[1] } } }
+        local status, _, retry_after = perform(h, s.base .. "/api/GetOutcomeByOutcomegroup")
+        assert.equal(503, status)
+        assert.equal(c[2], retry_after)
+      end)
+    end
+  end)
+end)
+
+describe("numbers out of range", function()
+  for _, v in ipairs { 0, -1, 0 / 0, 1073741825, 2 ^ 64, 1e300 } do
+    it("max_response_bytes = " .. tostring(v) .. " is an argument error", function()
+      local ok, msg = pcall(core.http, { max_response_bytes = v })
+      assert.is_false(ok)
+      assert.matches("max_response_bytes out of range %(1%.%.1073741824%)", msg)
+    end)
+  end
+
+  it("max_response_bytes = 1073741824 is accepted", function()
+    assert(core.http { max_response_bytes = 1073741824 }):close()
+  end)
+
+  for _, v in ipairs { 0, -1, 0 / 0, 86400001, 2 ^ 63, 1e300 } do
+    it("a timeout of " .. tostring(v) .. " ms is an argument error, before anything is sent", function()
+      local h = assert(core.http {})
+      local ok1, msg1 = pcall(h.perform, h, "http://127.0.0.1:1/", BODY, nil, v, 1000)
+      local ok2, msg2 = pcall(h.perform, h, "http://127.0.0.1:1/", BODY, nil, 1000, v)
+      h:close()
+      assert.is_false(ok1)
+      assert.matches("bad argument #5.-out of range %(1%.%.86400000%)", msg1)
+      assert.is_false(ok2)
+      assert.matches("bad argument #6.-out of range %(1%.%.86400000%)", msg2)
+    end)
+  end
+end)

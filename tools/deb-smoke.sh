@@ -1,0 +1,20 @@
+#!/bin/sh
+# Smoke test of the installed Debian packages (lua-lcm, lcm-tools, lcm-sim), as .ci/run runs
+# it after `make deb` and `apt-get install ./build/deb/*.deb`: every Lua Debian ships, and
+# LuaJIT, loads lcm from the installed files only (from /, no LUA_PATH or LUA_CPATH) and
+# talks to the installed lcm-sim; then the installed lcm-flush-outbox flushes an outbox.
+set -eu
+tools=$(cd "$(dirname "$0")" && pwd)
+unset LUA_PATH LUA_CPATH LUA_PATH_5_2 LUA_CPATH_5_2 LUA_PATH_5_3 LUA_CPATH_5_3 LUA_PATH_5_4 \
+    LUA_CPATH_5_4 LUA_INIT LUA_INIT_5_2 LUA_INIT_5_3 LUA_INIT_5_4
+export LCM_SIM=/usr/bin/lcm-sim
+cd /
+for lua in lua5.1 lua5.2 lua5.3 lua5.4 luajit; do
+    sh "$tools/with-sim.sh" "$lua" "$tools/smoke.lua"
+done
+outbox=$(mktemp -d)
+trap 'rm -rf "$outbox"' EXIT
+out=$(sh "$tools/with-sim.sh" sh -c 'lcm-flush-outbox "$1"' sh "$outbox")
+[ "$out" = "sent 0, failed 0 (see dead.log), remaining 0, damaged 0" ] || {
+    echo "deb-smoke: lcm-flush-outbox said: $out" >&2; exit 1; }
+echo "deb-smoke: lcm-flush-outbox ($(head -n 1 /usr/bin/lcm-flush-outbox)): ok"
