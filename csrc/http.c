@@ -245,7 +245,7 @@ static int http_new(lua_State *L)
             more = curl_slist_append(h->headers, luaL_checkstring(L, -1));
             lua_pop(L, 1);
             if (more == NULL)
-                return luaL_error(L, "lcm: out of memory");
+                return init_failed(L, CURLE_OUT_OF_MEMORY, "building the headers");
             h->headers = more;
         }
     }
@@ -253,15 +253,15 @@ static int http_new(lua_State *L)
     for (i = 0; i < N_OPTS; i++) {
         lua_getfield(L, 1, opt_names[i]);
         if (!lua_isnil(L, -1) && (h->opts[i] = strdup(luaL_checkstring(L, -1))) == NULL)
-            return luaL_error(L, "lcm: out of memory");
+            return init_failed(L, CURLE_OUT_OF_MEMORY, "copying the options");
         lua_pop(L, 1);
     }
     if (h->pooled) {
         if ((h->options = options_key(L, h)) == NULL)
-            return luaL_error(L, "lcm: out of memory");
+            return init_failed(L, CURLE_OUT_OF_MEMORY, "building the pool key");
     } else {
         if ((h->own = lcm_handle_new()) == NULL)
-            return luaL_error(L, "lcm: curl_easy_init failed");
+            return init_failed(L, CURLE_FAILED_INIT, "curl_easy_init failed");
         setup_handle(h, h->own->curl);
     }
     h->closed = 0;

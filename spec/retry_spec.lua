@@ -209,9 +209,10 @@ describe("the retry budget", function()
     end)
 
     it("pays back a retried call's retry when it succeeds", function()
-      -- 10 tokens: a refunded retry leaves all 10, so the next failing call still gets both
-      -- of its retries; without the refund it would stop after one (budget_exhausted).
-      local c = assert(lcm.new { url = s.url, retry_budget = 10, max_attempts = 3, sleep = function() end })
+      -- 12 tokens (a bucket of this test's own: budgets are per target and capacity, shared by
+      -- every client of the process): a refunded retry leaves all 12, so the next failing call
+      -- still gets both of its retries; without the refund it would stop after one.
+      local c = assert(lcm.new { url = s.url, retry_budget = 12, max_attempts = 3, sleep = function() end })
       s:fault { status = 503 }
       assert(c:get_outcomes("", "MANUAL"))
       s:fault { status = 503, count = 3 }

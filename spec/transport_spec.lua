@@ -213,3 +213,51 @@ describe("numbers out of range", function()
     end)
   end
 end)
+
+-- libcurl that cannot set up a handle (out of memory: a real allocator limit, RLIMIT_AS)
+-- gives nil, err from core.http, not a raise inside lcm.new.
+describe("core.http when curl_easy_init fails", function()
+  -- Fills the address space with Lua strings, then makes clients until one fails.
+  local SCRIPT = [[
+local core = require "lcm.core"
+-- share = false: the client's own handle is made by core.http (pooled ones, at a request).
+local http, opts, hold, clients, result = core.http, { share = false }, {}, {}, nil
+for i = 1, 100000 do hold[i] = false; clients[i] = false end
+local function fill()
+  local n, size = 0, 64 * 1024 * 1024
+  while size >= 1024 do
+    local ok, s = pcall(string.rep, "x", size)
+    if ok then n = n + 1; hold[n] = s else size = math.floor(size / 2) end
+  end
+  for i = 1, 100000 do
+    local ok, c, err = pcall(http, opts)
+    if not ok then result = "raised" return end
+    if not c then result = err return end
+    clients[i] = c
+  end
+end
+local ok = pcall(fill)
+hold = nil
+collectgarbage()
+if type(result) == "table" then
+  io.write("nil, err ", result.kind, " ", result.code, " ", tostring(result.sent), " ", result.message, "\n")
+else
+  io.write(ok and tostring(result) or "failed", "\n")
+end
+]]
+
+  it("returns nil, err FAILED_INIT", function()
+    -- PUC Lua 5.1 spins in its GC at the limit and LuaJIT's own allocator fails first;
+    -- AddressSanitizer cannot run under an address-space limit.
+    if rawget(_G, "jit") or _VERSION == "Lua 5.1" or _VERSION == "Lua 5.2" or os.getenv("LCM_PRELOAD") then
+      print("\ntransport_spec: SKIPPED curl_easy_init failure: needs PUC Lua 5.3/5.4 without a sanitizer")
+      return
+    end
+    local script = sim.tmpname()
+    sim.write(script, SCRIPT)
+    local out, ok = sim.run("ulimit -v 120000 && " .. sim.LUA .. " " .. script)
+    os.remove(script)
+    assert.is_true(ok, out)
+    assert.equal("nil, err transport FAILED_INIT false curl_easy_init failed: Failed initialization\n", out)
+  end)
+end)
