@@ -28,7 +28,7 @@ local function callgrind(ctx, args, tag)
 end
 
 -- The smaller of `tries` runs: a run can only gain instructions by chance, never lose
--- them. Now and then lcm's handle opens another TLS connection in a run over https (~7M
+-- them. Now and then a run over https pays one more TLS handshake (~7M
 -- instructions, see docs/perf.md), which would not cancel out; the least of several runs
 -- of each length makes that rare.
 local function least(tries, ctx, args, tag)
