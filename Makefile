@@ -238,17 +238,26 @@ $(BENCH_HOST): bench/bench_host.c Makefile
 	    $(LDFLAGS) -o $@ \
 	    bench/bench_host.c $(call pc,--libs,lua5.4) $(call pc,--libs,libcurl) -lm -pthread
 
+# The callgrind rows' host (bench/cg_host.c): Lua's static library, so the profile names
+# Lua's internal functions, with its API exported (-Wl,-E) for the C modules, as a PBX does.
+CG_HOST := build/cg_host
+$(CG_HOST): bench/cg_host.c Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -D_DEFAULT_SOURCE $(call pc,--cflags,lua5.4) $(call pc,--cflags,libcurl) \
+	    $(LDFLAGS) -o $@ bench/cg_host.c -Wl,-E -Wl,--whole-archive $(call pc,--variable=libdir,lua5.4)/liblua5.4.a \
+	    -Wl,--no-whole-archive $(call pc,--libs,libcurl) -lm -ldl
+
 bench: deps
 	@sh tools/deps.sh --bench
-	@$(MAKE) --no-print-directory LUA_VERSION=5.4 all $(BENCH_HOST)
+	@$(MAKE) --no-print-directory LUA_VERSION=5.4 all $(BENCH_HOST) $(CG_HOST)
 	@LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH="$(CURDIR)/build/5.4/?.so;;" \
-	    BENCH_HOST="$(CURDIR)/$(BENCH_HOST)" lua5.4 bench/bench.lua
+	    BENCH_HOST="$(CURDIR)/$(BENCH_HOST)" CG_HOST="$(CURDIR)/$(CG_HOST)" lua5.4 bench/bench.lua
 
 lint: check-version
 	luacheck --no-color lua spec examples sim bench bin .luacheckrc .busted
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	    --std=c99 --inline-suppr -Icsrc csrc sim/lcm_sim.c fuzz/answer_fuzz.c embed/host.c embed/loader.c \
-	    bench/bench_host.c tools/no_getrandom.c
+	    bench/bench_host.c bench/cg_host.c tools/no_getrandom.c
 
 # The version is written once, in VERSION; the rockspec is generated from its template
 # and committed (luarocks needs a file), and this check keeps the two from drifting, and

@@ -193,6 +193,8 @@ local ok, err = pcall(function()
   print(string.format("| 6. RSS growth over 200k calls | http | %d KiB | | | <= 512 KiB %s |", growth,
                       growth <= 512 and "met" or "MISSED"))
 end)
+-- The instruction rows (bench/callgrind.lua), against the same server.
+if ok then ok, err = pcall(dofile(arg[0]:gsub("[^/]*$", "") .. "callgrind.lua").run, os.getenv("CG_HOST"), ngx, sh) end
 os.execute("kill " .. ngx.pid .. " 2>/dev/null")
 os.execute("rm -rf " .. ngx.dir)
 if not ok then error(err, 0) end
