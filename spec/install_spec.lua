@@ -16,7 +16,9 @@ local function where(name)
 end
 local c = assert(lcm.new { url = os.getenv("URL") })
 local list = assert(c:get_outcomes("", lcm.MANUAL))
-local sums, forms = require("lcm.core").embedded()
+local sums = require("lcm.core").embedded()
+for name in pairs(sums) do require(name) end -- some load only when used (lcm.outbox...)
+local _, forms = require("lcm.core").embedded()
 local names = {}
 for name in pairs(sums) do names[#names + 1] = name end
 table.sort(names)

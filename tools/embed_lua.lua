@@ -13,7 +13,7 @@
 local args = { ... }
 
 if args[1] == "--print-dump" then
-  io.write(string.dump(assert(loadfile(args[2]))))
+  io.write(string.dump(assert(loadfile(args[2])), true))
   return
 end
 

@@ -17,8 +17,10 @@ local lua_file, so_file = where("lcm", package.path), where("lcm.core", package.
 assert(lua_file and lua_file:find("^/usr/share/lua/"), "lcm.lua not from /usr/share/lua: " .. tostring(lua_file))
 assert(so_file and so_file:find("^/usr/lib/[^/]+/lua/"), "lcm.core not from /usr/lib: " .. tostring(so_file))
 
--- Every embedded module: lcm loads them all when required.
-local sums, forms = require("lcm.core").embedded()
+-- Every embedded module (some load only when used, such as lcm.outbox: load them all).
+local sums = require("lcm.core").embedded()
+for name in pairs(sums) do require(name) end
+local _, forms = require("lcm.core").embedded()
 local n = 0
 for name in pairs(sums) do
   assert(forms[name] == vm, name .. " was loaded as " .. tostring(forms[name]) .. ", not as " .. vm .. " bytecode")

@@ -5,7 +5,6 @@
 -- retry (lcm.retry). Set calls that still fail are queued in the outbox (lcm.outbox).
 local core = require "lcm.core"
 local check = require "lcm.check"
-local outbox = require "lcm.outbox"
 local answers = require "lcm.answers"
 local retry = require "lcm.retry"
 local stats = require "lcm.stats"
@@ -174,7 +173,7 @@ function Client:_set(subtopic, data, callid)
   local message
   message, err = self:_replay(rec)
   if not message and self.outbox and (err.retryable or err.recorded == "unknown") then
-    outbox.queue(self, self.outbox, rec, err)
+    self.outbox_module.queue(self, self.outbox, rec, err)
     stats.count("lcm_outbox_total", err.queued and "queued" or "not_queued")
   end
   return message, err
@@ -263,7 +262,7 @@ function Client:flush_outbox()
   if not self.outbox then
     return nil, core.error { kind = "invalid", field = "outbox", message = "outbox: no outbox was configured" }
   end
-  return outbox.flush(self, self.outbox)
+  return self.outbox_module.flush(self, self.outbox)
 end
 
 -- close and garbage collection share one function in C; calling it twice is fine.
@@ -293,6 +292,9 @@ function M.new(o)
     max_attempts = o.max_attempts,
     deadline_ms = o.deadline_ms,
     outbox = o.outbox,
+    -- lcm.outbox is loaded for a client that has one only (a fresh Lua state per call pays
+    -- for what it uses), and here, never on the failure path that needs it.
+    outbox_module = o.outbox and require "lcm.outbox" or nil,
     budget = o.retry_budget and retry.budget(o.retry_budget, o.url) or nil,
     logger = o.logger,
     sleep = o.sleep or core.sleep,
