@@ -1,13 +1,23 @@
 /* The outbox's durable file operations. Plain Lua has neither fsync nor file locks.
  *
- * A directory holds outbox.log (appended by set_outcome when LCM cannot be reached),
+ * A directory holds outbox.log (appended by a Set that may still have to reach LCM),
  * outbox.flushing (the batch a flush is replaying), dead.log (records that failed for
  * good) and flush.lock (one flush at a time). A record is
  *     "LCM1 <payload length> <crc32 of payload, 8 hex digits>\n" <payload> "\n"
  * so a torn record (a writer killed mid-append) or a damaged one is detected, never
- * replayed as garbage. Appends take an exclusive flock on the file and fsync it before
- * returning: once a caller has seen err.queued == true, the outcome is on disk. */
-#define _GNU_SOURCE
+ * replayed as garbage. What the payload holds is lua/lcm/outbox.lua's business.
+ *
+ * Nothing a caller was told is queued may be lost:
+ * - appends take an exclusive flock on the file (waiting at most LOCK_WAIT_MS) and fsync
+ *   it before returning;
+ * - a record always starts on a line of its own: when the file does not end in "\n" (a
+ *   writer was killed mid-append) the append writes one first, so the reader, which
+ *   resynchronises on "\nLCM1 " after a damaged stretch, finds the record after a torn one;
+ * - a failed write (ENOSPC) is cut back to the size the file had before it, in outbox.log
+ *   and in outbox.flushing alike;
+ * - no Lua function that can raise (allocate) runs between open/flock and close: scratch
+ *   memory is malloc'd before the open, or kept in a box that the GC frees. */
+#define _GNU_SOURCE /* strerrorname_np */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,6 +25,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -22,9 +33,18 @@
 #include "lcm.h"
 
 #define LCM_LOCK_MT "lcm.outbox_lock"
+#define LCM_BOX_MT "lcm.outbox_buffer"
 #define MAGIC "LCM1 "
-#define MAX_HEADER 40
+#define MAGIC_LEN 5
+#define MAX_DIGITS 10 /* payload length: below 10^10 */
+#define MAX_HEADER (MAGIC_LEN + MAX_DIGITS + 1 + 8 + 1)
 #define MAX_PATH 4096
+#define COPY_CHUNK (64 * 1024)
+/* How long an append or a take waits for another process's lock on outbox.log before it
+ * gives up (README, "Never lost: the outbox"). Holders only write and fsync, so a longer
+ * wait means a stuck process, and a dialer's call must not wait for it. */
+#define LOCK_WAIT_MS 2000
+#define LOCK_STEP_MS 10
 
 static int join(char *out, const char *dir, const char *name)
 {
@@ -32,12 +52,25 @@ static int join(char *out, const char *dir, const char *name)
     return n > 0 && n < MAX_PATH;
 }
 
-static int lock_fd(int fd, int how)
+/* An exclusive flock, waited for at most LOCK_WAIT_MS; -1 with errno (ETIMEDOUT) else. */
+static int lock_wait(int fd)
 {
-    while (flock(fd, how) != 0)
-        if (errno != EINTR)
+    struct timespec step = {0, LOCK_STEP_MS * 1000000L};
+    int waited = 0;
+    for (;;) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            return 0;
+        if (errno == EINTR)
+            continue;
+        if (errno != EWOULDBLOCK)
             return -1;
-    return 0;
+        if (waited >= LOCK_WAIT_MS) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        nanosleep(&step, NULL);
+        waited += LOCK_STEP_MS;
+    }
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -55,6 +88,25 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+/* Reads exactly n bytes at off; -1 with errno (EIO when the file is shorter). */
+static int pread_all(int fd, char *p, size_t n, off_t off)
+{
+    while (n > 0) {
+        ssize_t r = pread(fd, p, n, off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            if (r == 0)
+                errno = EIO;
+            return -1;
+        }
+        p += r;
+        n -= (size_t)r;
+        off += r;
+    }
+    return 0;
+}
+
 /* Makes a new directory entry durable, not only the file's data. */
 static int sync_dir(const char *dir)
 {
@@ -67,106 +119,143 @@ static int sync_dir(const char *dir)
     return rc;
 }
 
+/* 1 when the file of fd (of this size) ends in a torn record: its last byte is not "\n". */
+static int ends_torn(int fd, off_t size, int *torn)
+{
+    char last = '\n';
+    if (size > 0 && pread_all(fd, &last, 1, size - 1) != 0)
+        return -1;
+    *torn = last != '\n';
+    return 0;
+}
+
+/* Writes n bytes at the end of fd (opened O_APPEND, locked, of this size), after a "\n"
+ * when a torn record ends it, and fsyncs; on failure cuts the file back to `size`. */
+static int append_at_end(int fd, off_t size, const char *p, size_t n)
+{
+    int torn = 0, err;
+    if (ends_torn(fd, size, &torn) != 0)
+        return errno;
+    if ((torn && write_all(fd, "\n", 1) != 0) || write_all(fd, p, n) != 0 || fsync(fd) != 0) {
+        err = errno;
+        if (ftruncate(fd, size) == 0)
+            (void)fsync(fd);
+        return err;
+    }
+    return 0;
+}
+
+/* Returns nil, "<ENAME>: <strerror> (<what> <path>)", "<ENAME>": what Lua makes an error of
+ * kind outbox with the errno's name as its code. */
 static int fail(lua_State *L, const char *what, const char *path, int err)
 {
+    const char *name = strerrorname_np(err);
+    char num[24];
+    if (name == NULL) {
+        snprintf(num, sizeof num, "E%d", err);
+        name = num;
+    }
     lua_pushnil(L);
-    lua_pushfstring(L, "outbox: %s %s: %s", what, path, strerror(err));
-    return 2;
+    if (err == ETIMEDOUT)
+        lua_pushfstring(L, "%s: outbox locked by another process for more than %d ms (%s %s)", name,
+                        LOCK_WAIT_MS, what, path);
+    else
+        lua_pushfstring(L, "%s: %s (%s %s)", name, strerror(err), what, path);
+    lua_pushstring(L, name);
+    return 3;
 }
 
-static size_t header(char *out, size_t len, const char *payload)
+/* Frames payloads (the strings at Lua indexes first..last) into one malloc'd buffer, so that
+ * the file operations that follow need no Lua call. NULL when out of memory. */
+static char *frame(lua_State *L, int first, int last, size_t *len)
 {
-    uLong crc = crc32(0L, (const Bytef *)payload, (uInt)len);
-    return (size_t)snprintf(out, MAX_HEADER, MAGIC "%lu %08lx\n", (unsigned long)len, (unsigned long)crc);
-}
-
-/* Appends records[1..n] (strings) to fd in one write, then fsyncs. 0 or an errno. */
-static int append_records(lua_State *L, int fd, int records)
-{
-    size_t i, n = lua_rawlen(L, records), total = 0, off = 0;
+    size_t total = 0, off = 0;
+    int i;
     char *buf;
-    int err = 0;
-    for (i = 1; i <= n; i++) {
-        lua_rawgeti(L, records, (lua_Integer)i);
-        total += lua_rawlen(L, -1) + MAX_HEADER + 1;
-        lua_pop(L, 1);
-    }
-    if (total == 0)
-        return 0;
-    buf = malloc(total);
+    for (i = first; i <= last; i++)
+        total += lua_rawlen(L, i) + MAX_HEADER + 1;
+    buf = malloc(total > 0 ? total : 1);
     if (buf == NULL)
-        return ENOMEM;
-    for (i = 1; i <= n; i++) {
-        size_t len;
-        const char *s;
-        lua_rawgeti(L, records, (lua_Integer)i);
-        s = lua_tolstring(L, -1, &len);
-        off += header(buf + off, len, s);
-        memcpy(buf + off, s, len);
-        off += len;
+        return NULL;
+    for (i = first; i <= last; i++) {
+        size_t n;
+        const char *s = lua_tolstring(L, i, &n);
+        uLong crc = crc32_z(0L, (const Bytef *)s, n);
+        off += (size_t)snprintf(buf + off, MAX_HEADER + 1, MAGIC "%lu %08lx\n", (unsigned long)n,
+                                (unsigned long)crc);
+        memcpy(buf + off, s, n);
+        off += n;
         buf[off++] = '\n';
-        lua_pop(L, 1);
     }
-    if (write_all(fd, buf, off) != 0 || fsync(fd) != 0)
-        err = errno;
-    free(buf);
-    return err;
+    *len = off;
+    return buf;
 }
 
-/* core.outbox_append(dir, file, payload) -> true | nil, message */
+/* core.outbox_append(dir, file, payload) -> true | nil, message, errno name */
 static int outbox_append(lua_State *L)
 {
     const char *dir = luaL_checkstring(L, 1), *name = luaL_checkstring(L, 2);
     char path[MAX_PATH];
     struct stat st;
-    int fd, err, created;
-    luaL_checkstring(L, 3);
+    size_t len = 0;
+    char *buf;
+    int fd, err = 0, created = 0;
+    luaL_checktype(L, 3, LUA_TSTRING);
+    luaL_argcheck(L, lua_rawlen(L, 3) < 1000000000u, 3, "payload too long");
     if (!join(path, dir, name))
         return fail(L, "path too long:", dir, ENAMETOOLONG);
-    /* One record, as a list, for append_records. Built before any file is open, so an
-     * allocation error raised here cannot leak a descriptor or a lock. */
-    lua_createtable(L, 1, 0);
-    lua_pushvalue(L, 3);
-    lua_rawseti(L, -2, 1);
-    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return fail(L, "cannot open", path, errno);
-    if (lock_fd(fd, LOCK_EX) != 0 || fstat(fd, &st) != 0) {
+    if ((buf = frame(L, 3, 3, &len)) == NULL)
+        return fail(L, "cannot frame a record for", path, ENOMEM);
+    fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
         err = errno;
-        close(fd);
-        return fail(L, "cannot lock", path, err);
+        free(buf);
+        return fail(L, "cannot open", path, err);
     }
-    created = st.st_size == 0;
-    err = append_records(L, fd, lua_gettop(L));
+    if (lock_wait(fd) != 0 || fstat(fd, &st) != 0)
+        err = errno;
+    else if ((err = append_at_end(fd, st.st_size, buf, len)) == 0)
+        created = st.st_size == 0;
     close(fd); /* releases the lock */
-    if (err == 0 && created && sync_dir(dir) != 0)
+    free(buf);
+    if (created && sync_dir(dir) != 0)
         err = errno;
     if (err != 0)
-        return fail(L, "cannot write", path, err);
+        return fail(L, "cannot append to", path, err);
     lua_pushboolean(L, 1);
     return 1;
 }
 
-/* Reads a whole file into a userdata buffer (freed by the GC, even if a later push
- * raises). Pushes the buffer; returns its data, or NULL with errno set (ENOENT: none). */
-static char *slurp(lua_State *L, int fd, size_t *len)
+/* A malloc'd buffer owned by a userdata: freed by the GC even when a push raises. */
+typedef struct {
+    char *data;
+} box_t;
+
+static int box_free(lua_State *L)
+{
+    box_t *b = luaL_checkudata(L, 1, LCM_BOX_MT);
+    free(b->data);
+    b->data = NULL;
+    return 0;
+}
+
+/* Reads the whole file of fd into a malloc'd buffer; 0, or an errno. */
+static int slurp(int fd, char **out, size_t *len)
 {
     struct stat st;
     char *buf;
-    size_t off = 0;
     if (fstat(fd, &st) != 0)
-        return NULL;
-    buf = lua_newuserdata(L, (size_t)st.st_size + 1);
-    while (off < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + off, (size_t)st.st_size - off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        off += (size_t)r;
+        return errno;
+    if ((buf = malloc((size_t)st.st_size + 1)) == NULL)
+        return ENOMEM;
+    if (pread_all(fd, buf, (size_t)st.st_size, 0) != 0) {
+        int err = errno;
+        free(buf);
+        return err;
     }
-    *len = off;
-    return buf;
+    *out = buf;
+    *len = (size_t)st.st_size;
+    return 0;
 }
 
 /* The offset of the next line starting a record after `from`, or len. */
@@ -174,11 +263,39 @@ static size_t next_header(const char *buf, size_t len, size_t from)
 {
     const char *p = buf + from;
     while (p < buf + len && (p = memchr(p, '\n', (size_t)(buf + len - p))) != NULL) {
-        if ((size_t)(buf + len - (p + 1)) >= 5 && memcmp(p + 1, MAGIC, 5) == 0)
+        if ((size_t)(buf + len - (p + 1)) >= MAGIC_LEN && memcmp(p + 1, MAGIC, MAGIC_LEN) == 0)
             return (size_t)(p + 1 - buf);
         p++;
     }
     return len;
+}
+
+/* Reads "<digits> <8 hex>\n" at p (avail bytes). 1 when well-formed (sets n, crc and the
+ * header's end); 0 when malformed; -1 when the bytes run out before it could be told. */
+static int parse_header(const char *p, size_t avail, unsigned long *n, unsigned long *crc, size_t *used)
+{
+    size_t i = 0, digits = 0, hex = 0;
+    *n = 0;
+    *crc = 0;
+    for (; i < avail && p[i] >= '0' && p[i] <= '9' && digits < MAX_DIGITS; i++, digits++)
+        *n = *n * 10 + (unsigned long)(p[i] - '0');
+    if (i == avail)
+        return -1;
+    if (digits == 0 || p[i++] != ' ')
+        return 0;
+    for (; i < avail && hex < 8; i++, hex++) {
+        char c = p[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (v < 0)
+            return 0;
+        *crc = *crc * 16 + (unsigned long)v;
+    }
+    if (i == avail)
+        return -1;
+    if (p[i++] != '\n')
+        return 0;
+    *used = i;
+    return 1;
 }
 
 /* Parses the record at pos: 1 and its payload when whole and intact; 0 when damaged;
@@ -186,38 +303,38 @@ static size_t next_header(const char *buf, size_t len, size_t from)
 static int parse_record(const char *buf, size_t len, size_t pos, const char **payload, size_t *plen,
                         size_t *next)
 {
-    char head[MAX_HEADER + 1];
-    size_t hmax = len - pos < MAX_HEADER ? len - pos : MAX_HEADER, hlen;
-    const char *nl = memchr(buf + pos, '\n', hmax);
+    size_t avail = len - pos, used = 0;
     unsigned long n, crc;
-    int used = 0;
-    if (nl == NULL)
-        return memcmp(buf + pos, MAGIC, hmax < 5 ? hmax : 5) == 0 && hmax < MAX_HEADER ? -1 : 0;
-    hlen = (size_t)(nl - (buf + pos)) + 1;
-    memcpy(head, buf + pos, hlen);
-    head[hlen] = '\0';
-    if (hlen < 7 || head[5] < '0' || head[5] > '9' || sscanf(head, MAGIC "%lu %8lx%n", &n, &crc, &used) != 2 ||
-        (size_t)used != hlen - 1)
+    int r;
+    if (memcmp(buf + pos, MAGIC, avail < MAGIC_LEN ? avail : MAGIC_LEN) != 0)
         return 0;
-    if (n >= len || n + 1 > len - pos - hlen)
+    if (avail <= MAGIC_LEN)
         return -1;
-    *payload = buf + pos + hlen;
+    r = parse_header(buf + pos + MAGIC_LEN, avail - MAGIC_LEN, &n, &crc, &used);
+    if (r != 1)
+        return r;
+    used += MAGIC_LEN;
+    if (n + 1 > avail - used)
+        return -1;
+    *payload = buf + pos + used;
     *plen = n;
-    *next = pos + hlen + n + 1;
-    return (*payload)[n] == '\n' && crc32(0L, (const Bytef *)*payload, (uInt)n) == crc;
+    *next = pos + used + n + 1;
+    return (*payload)[n] == '\n' && crc32_z(0L, (const Bytef *)*payload, n) == crc;
 }
 
-/* core.outbox_read(path) -> { payload, ... }, corrupt_count, torn
+/* core.outbox_read(path) -> { payload, ... }, damaged_count, torn | nil, message, errno name
  * A missing file is an empty outbox. A damaged record is counted and skipped up to the
  * next record header. A record cut short by the end of the file, with none after it, is
  * torn: a writer was killed while appending it, and its caller never saw queued = true. */
 static int outbox_read(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    box_t *box = lua_newuserdata(L, sizeof *box); /* before the open: this may raise */
     size_t len = 0, pos = 0;
-    int n = 0, corrupt = 0, torn = 0;
-    const char *buf;
+    int fd, err, n = 0, corrupt = 0, torn = 0;
+    box->data = NULL;
+    luaL_setmetatable(L, LCM_BOX_MT);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno != ENOENT)
             return fail(L, "cannot open", path, errno);
@@ -226,22 +343,22 @@ static int outbox_read(lua_State *L)
         lua_pushboolean(L, 0);
         return 3;
     }
-    buf = slurp(L, fd, &len);
+    err = slurp(fd, &box->data, &len);
     close(fd);
-    if (buf == NULL)
-        return fail(L, "cannot read", path, errno);
+    if (err != 0)
+        return fail(L, "cannot read", path, err);
     lua_newtable(L);
     while (pos < len) {
         const char *payload = NULL;
         size_t plen = 0, next = len;
-        int r = parse_record(buf, len, pos, &payload, &plen, &next);
+        int r = parse_record(box->data, len, pos, &payload, &plen, &next);
         if (r == 1) {
             lua_pushlstring(L, payload, plen);
             lua_rawseti(L, -2, ++n);
             pos = next;
             continue;
         }
-        next = next_header(buf, len, pos);
+        next = next_header(box->data, len, pos);
         if (r == -1 && next == len) {
             torn = 1;
             break;
@@ -249,89 +366,140 @@ static int outbox_read(lua_State *L)
         corrupt++;
         pos = next;
     }
+    free(box->data);
+    box->data = NULL;
     lua_pushinteger(L, corrupt);
     lua_pushboolean(L, torn);
     return 3;
 }
 
-/* core.outbox_take(dir) -> true | nil, message
+/* Copies len bytes of `from` to the end of `to` (locked by the caller through outbox.log),
+ * after a "\n" when `to` ends in a torn record, and fsyncs; on failure `to` is cut back
+ * to the size it had. 0 or an errno. */
+static int copy_to_end(int from, off_t len, int to, char *chunk)
+{
+    struct stat st;
+    off_t off = 0;
+    int torn = 0, err = 0;
+    if (fstat(to, &st) != 0 || ends_torn(to, st.st_size, &torn) != 0)
+        return errno;
+    if (torn && write_all(to, "\n", 1) != 0)
+        err = errno;
+    while (err == 0 && off < len) {
+        size_t n = len - off < COPY_CHUNK ? (size_t)(len - off) : COPY_CHUNK;
+        if (pread_all(from, chunk, n, off) != 0 || write_all(to, chunk, n) != 0)
+            err = errno;
+        off += (off_t)n;
+    }
+    if (err == 0 && fsync(to) != 0)
+        err = errno;
+    if (err != 0 && ftruncate(to, st.st_size) == 0)
+        (void)fsync(to);
+    return err;
+}
+
+/* core.outbox_take(dir) -> true | nil, message, errno name
  * Moves what outbox.log holds to the end of outbox.flushing. Copy then truncate, under
  * the appenders' lock, never rename: an appender blocked on the lock of a renamed file
- * would write its record into the batch a flush has already read. A crash between the
- * copy and the truncate replays records, which their Idempotency-Key makes harmless. */
+ * would write its record into the batch a flush has already read. A failed copy leaves
+ * both files as they were. A crash between the copy and the truncate replays records,
+ * which their Idempotency-Key makes harmless. */
 static int outbox_take(lua_State *L)
 {
     const char *dir = luaL_checkstring(L, 1);
     char log[MAX_PATH], flushing[MAX_PATH];
+    const char *where = log;
+    struct stat st;
     int fd, out, err = 0;
-    size_t len = 0;
-    const char *buf;
+    char *chunk;
     if (!join(log, dir, "outbox.log") || !join(flushing, dir, "outbox.flushing"))
         return fail(L, "path too long:", dir, ENAMETOOLONG);
+    if ((chunk = malloc(COPY_CHUNK)) == NULL)
+        return fail(L, "cannot take", log, ENOMEM);
     fd = open(log, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return fail(L, "cannot open", log, errno);
-    if (lock_fd(fd, LOCK_EX) != 0 || (buf = slurp(L, fd, &len)) == NULL) {
+    if (fd < 0) {
         err = errno;
-        close(fd);
-        return fail(L, "cannot read", log, err);
+        free(chunk);
+        return fail(L, "cannot open", log, err);
     }
-    if (len > 0) {
-        out = open(flushing, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-        if (out < 0 || write_all(out, buf, len) != 0 || fsync(out) != 0)
+    if (lock_wait(fd) != 0 || fstat(fd, &st) != 0) {
+        err = errno;
+    } else if (st.st_size > 0) {
+        where = flushing;
+        out = open(flushing, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        if (out < 0) {
             err = errno;
-        if (out >= 0)
+        } else {
+            err = copy_to_end(fd, st.st_size, out, chunk);
             close(out);
-        if (err == 0 && (sync_dir(dir) != 0 || ftruncate(fd, 0) != 0 || fsync(fd) != 0))
+        }
+        if (err == 0 && (sync_dir(dir) != 0 || ftruncate(fd, 0) != 0 || fsync(fd) != 0)) {
             err = errno;
+            where = log;
+        }
     }
-    close(fd);
+    close(fd); /* releases the lock */
+    free(chunk);
     if (err != 0)
-        return fail(L, "cannot move records to", flushing, err);
+        return fail(L, "cannot move outbox.log's records into outbox.flushing:", where, err);
     lua_pushboolean(L, 1);
     return 1;
 }
 
-/* core.outbox_replace(dir, { payload, ... }) -> true | nil, message
- * Leaves outbox.flushing holding exactly these records (none: the file is removed). */
+/* core.outbox_replace(dir, { payload, ... }) -> true | nil, message, errno name
+ * Leaves outbox.flushing holding exactly these records (none: the file is removed),
+ * through a temporary file and a rename: a failure leaves the old batch whole. */
 static int outbox_replace(lua_State *L)
 {
     const char *dir = luaL_checkstring(L, 1);
     char flushing[MAX_PATH], tmp[MAX_PATH];
-    int fd, err = 0;
-    size_t i;
+    int fd, i, n, err = 0;
+    size_t len = 0;
+    char *buf;
     luaL_checktype(L, 2, LUA_TTABLE);
-    for (i = 1; i <= lua_rawlen(L, 2); i++) { /* before any file is open: this may raise */
-        lua_rawgeti(L, 2, (lua_Integer)i);
-        luaL_argcheck(L, lua_type(L, -1) == LUA_TSTRING, 2, "records must be strings");
-        lua_pop(L, 1);
-    }
     if (!join(flushing, dir, "outbox.flushing") || !join(tmp, dir, "outbox.flushing.tmp"))
         return fail(L, "path too long:", dir, ENAMETOOLONG);
-    if (lua_rawlen(L, 2) == 0) {
+    n = (int)lua_rawlen(L, 2);
+    if (n == 0) {
         if (unlink(flushing) != 0 && errno != ENOENT)
             return fail(L, "cannot remove", flushing, errno);
-    } else {
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0)
-            return fail(L, "cannot open", tmp, errno);
-        err = append_records(L, fd, 2);
-        close(fd);
-        if (err == 0 && rename(tmp, flushing) != 0)
-            err = errno;
-        if (err != 0) {
-            unlink(tmp);
-            return fail(L, "cannot write", flushing, err);
-        }
+        if (sync_dir(dir) != 0)
+            return fail(L, "cannot sync", dir, errno);
+        lua_pushboolean(L, 1);
+        return 1;
     }
-    if (sync_dir(dir) != 0)
-        return fail(L, "cannot sync", dir, errno);
+    lua_settop(L, 2);
+    luaL_checkstack(L, n, "too many records");
+    for (i = 1; i <= n; i++) { /* onto the stack, for frame(); before any file is open */
+        lua_rawgeti(L, 2, i);
+        luaL_argcheck(L, lua_type(L, -1) == LUA_TSTRING, 2, "records must be strings");
+    }
+    if ((buf = frame(L, 3, n + 2, &len)) == NULL)
+        return fail(L, "cannot frame records for", flushing, ENOMEM);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        err = errno;
+        free(buf);
+        return fail(L, "cannot open", tmp, err);
+    }
+    if (write_all(fd, buf, len) != 0 || fsync(fd) != 0)
+        err = errno;
+    close(fd);
+    free(buf);
+    if (err == 0 && rename(tmp, flushing) != 0)
+        err = errno;
+    if (err == 0 && sync_dir(dir) != 0)
+        err = errno;
+    if (err != 0) {
+        unlink(tmp);
+        return fail(L, "cannot write", flushing, err);
+    }
     lua_pushboolean(L, 1);
     return 1;
 }
 
-/* core.outbox_lock(dir) -> lock | nil, "busy" | nil, message. One flush at a time,
- * across processes; the lock is released by lock:close() or garbage collection. */
+/* core.outbox_lock(dir) -> lock | nil, "busy" | nil, message, errno name. One flush at a
+ * time, across processes; the lock is released by lock:close() or garbage collection. */
 static int outbox_lock(lua_State *L)
 {
     const char *dir = luaL_checkstring(L, 1);
@@ -339,14 +507,16 @@ static int outbox_lock(lua_State *L)
     int *ud, fd;
     if (!join(path, dir, "flush.lock"))
         return fail(L, "path too long:", dir, ENAMETOOLONG);
-    ud = lua_newuserdata(L, sizeof *ud);
+    ud = lua_newuserdata(L, sizeof *ud); /* before the open: this may raise */
     *ud = -1;
     luaL_setmetatable(L, LCM_LOCK_MT);
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         return fail(L, "cannot open", path, errno);
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int err = errno;
+        if (err == EINTR)
+            continue;
         close(fd);
         if (err == EWOULDBLOCK) {
             lua_pushnil(L);
@@ -369,7 +539,7 @@ static int lock_close(lua_State *L)
     return 0;
 }
 
-/* core.outbox_check(dir) -> true | nil, message: a directory we can write in. */
+/* core.outbox_check(dir) -> true | nil, message, errno name: a directory we can write in. */
 static int outbox_check(lua_State *L)
 {
     const char *dir = luaL_checkstring(L, 1);
@@ -392,6 +562,10 @@ void lcm_outbox_open(lua_State *L)
         {NULL, NULL},
     };
     static const luaL_Reg lock_methods[] = {{"close", lock_close}, {NULL, NULL}};
+    static const luaL_Reg box_methods[] = {{NULL, NULL}};
     lcm_newclass(L, LCM_LOCK_MT, lock_methods, lock_close);
+    lcm_newclass(L, LCM_BOX_MT, box_methods, box_free);
+    lua_pushinteger(L, LOCK_WAIT_MS);
+    lua_setfield(L, -2, "outbox_lock_wait_ms");
     luaL_setfuncs(L, fns, 0);
 }

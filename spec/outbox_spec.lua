@@ -3,6 +3,7 @@ local lcm = require "lcm"
 local core = require "lcm.core"
 local sim = require "helpers.sim"
 local seed = require "helpers.seed"
+local socket = require "socket"
 
 local function new_dir()
   local dir = sim.tmpname()
@@ -86,9 +87,10 @@ describe("the outbox", function()
     assert.same({ sent = 1, failed = 1, remaining = 0, corrupt = 0 }, counts)
     local dead = core.outbox_read(dir .. "/dead.log")
     assert.equal(1, #dead)
-    local record = require("cjson").decode(dead[1])
+    local record = assert(require("lcm.outbox").decode(dead[1]))
     assert.equal("999", record.callid)
     assert.matches("Invalid Call ID:999", record.dead_error)
+    assert.matches('"callid":"999"', record.body) -- the request itself, to send again by hand
   end)
 
   it("keeps the rest, in order, when LCM fails again during a flush", function()
@@ -138,13 +140,20 @@ describe("the outbox", function()
     assert.same({ "rec1", "rec3" }, { rec[1].AgentComments, rec[2].AgentComments })
   end)
 
-  it("says so when the outcome could not be queued", function()
+  it("says so, and logs an error, when the outcome could not be queued", function()
+    local logged = {}
     local c = assert(lcm.new { url = "http://127.0.0.1:" .. sim.closed_port() .. "/", outbox = dir,
-                               max_attempts = 1 })
+                               max_attempts = 1, logger = function(level, line)
+                                 if level == "error" then logged[#logged + 1] = line end
+                               end })
     os.execute("rm -rf " .. dir)
     local _, err = c:set_outcome(seed.SET)
     assert.same({ "transport", false }, { err.kind, err.queued })
-    assert.matches("outbox: cannot open", err.outbox_error)
+    assert.matches("^ENOENT: No such file or directory %(cannot open .*/outbox.log%)$", err.outbox_error)
+    assert.matches("^not queued: ENOENT", logged[#logged])
+    -- flush: a vanished directory is an outbox error with the errno's name, not "invalid"
+    local _, ferr = c:flush_outbox()
+    assert.same({ "outbox", "ENOENT" }, { ferr.kind, ferr.code })
   end)
 
   it("is flushed from cron by bin/lcm-flush-outbox", function()
@@ -201,23 +210,61 @@ describe("outbox files under concurrent and killed writers", function()
     assert.equal(100, #s:outcomes())
   end)
 
-  it("reads and flushes correctly after a writer is killed with SIGKILL mid-append", function()
-    local p = assert(io.popen(sim.ENV .. writer(100000, 60000, "k") .. " >/dev/null 2>&1 & echo $!"))
-    local pid = p:read("*l")
-    p:close()
-    local path = dir .. "/outbox.log"
-    for _ = 1, 500 do -- let it write a few records
-      if file_size(path) > 300000 then break end
-      require("socket").sleep(0.01)
+  -- A writer killed by SIGKILL in the middle of its write(2) (a payload of 16 MiB keeps it
+  -- there long enough to be caught) leaves a torn record; the record appended after it must
+  -- be found, and every append that returned must be there once.
+  it("finds every acknowledged record and the next one after a writer is killed mid-append", function()
+    local SIZE = 16 * 1024 * 1024
+    local path, acks = dir .. "/outbox.log", dir .. "/acks"
+    local function child(try)
+      return string.format([[%s -e 'local core = require "lcm.core"
+        local big = string.rep("x", %d)
+        for i = 0, 1000 do
+          local id = string.format("%%02d-%%06d", %d, i)
+          assert(core.outbox_append("%s", "outbox.log", "rec " .. id .. " " .. (i == 0 and "small" or big)))
+          io.stdout:write(id, "\n")
+          io.stdout:flush()
+        end' >>%s 2>/dev/null & echo $!]], sim.LUA, SIZE, try, dir, acks)
     end
-    os.execute("kill -9 " .. pid)
-    require("socket").sleep(0.1)
-    local records, corrupt = core.outbox_read(path)
-    assert.is_true(#records >= 1)
-    assert.equal(0, corrupt)
-    local c = assert(lcm.new { url = s.url, outbox = dir })
-    local counts = assert(c:flush_outbox())
-    assert.same({ #records, 0, 0 }, { counts.sent, counts.failed, counts.remaining })
-    assert.equal(#records, #s:outcomes())
+    local torn
+    for try = 1, 20 do -- until a kill lands inside a write(2)
+      local p = assert(io.popen(sim.ENV .. child(try)))
+      local pid = p:read("*l")
+      p:close()
+      local start = file_size(path)
+      local n
+      repeat
+        socket.sleep(0.001)
+        n = file_size(path)
+      until n > start + 100 -- past the small record: into the first big one
+      os.execute("kill -9 " .. pid)
+      socket.sleep(0.05)
+      local _, corrupt
+      _, corrupt, torn = core.outbox_read(path)
+      assert.is_true(corrupt <= try - 1)
+      if torn then break end
+    end
+    assert.is_true(torn, "no kill landed inside a write in 20 tries")
+    -- the next append, after the torn record: it must not be swallowed
+    local down = assert(lcm.new { url = "http://127.0.0.1:" .. sim.closed_port() .. "/", outbox = dir,
+                                  max_attempts = 1 })
+    local _, err = down:set_outcome(seed.set_args { agent_comments = "after the torn one" })
+    assert.is_true(err.queued, err.outbox_error)
+    local records
+    records, _, torn = core.outbox_read(path)
+    assert.is_false(torn)
+    assert.matches("after the torn one", records[#records])
+    local seen = {}
+    for _, r in ipairs(records) do
+      local id = r:match("^rec (%d+%-%d+) ")
+      if id then seen[id] = (seen[id] or 0) + 1 end
+    end
+    local acked = 0
+    for id in io.lines(acks) do
+      acked = acked + 1
+      assert.equal(1, seen[id], "acknowledged record " .. id)
+    end
+    assert.is_true(acked >= 1)
   end)
+
 end)

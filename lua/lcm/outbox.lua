@@ -1,89 +1,210 @@
--- The outbox: set_outcome calls that still failed with a retryable error are written to
--- disk (lcm.core's outbox_* functions: fsync, flock, a checksum per record) and replayed
--- later by flush_outbox with their original Idempotency-Key, so that an outcome is
--- neither lost while LCM is down nor recorded twice when it comes back.
+-- The outbox: Set requests that may still have to reach LCM are written to disk
+-- (lcm.core's outbox_* functions frame each record with its length and a CRC32, flock
+-- and fsync) and replayed later by flush_outbox with their original Idempotency-Key, so
+-- that an outcome is neither lost while LCM is down nor recorded twice when it is back.
+--
+-- A record's payload (version 3) is one line of tab-separated name=value fields:
+--   v=3 <TAB> subtopic=... <TAB> key=... <TAB> callid=s:12345 <TAB> queued_at=... <TAB>
+--   error=... <TAB> body=<the exact JSON request body that was sent>
+-- with "%", TAB, CR and LF in values written as %25, %09, %0D and %0A. The body is
+-- replayed byte for byte: no JSON library (least of all the host's `require "cjson"`,
+-- whose settings a host may change) touches it after core.encode made it.
 local core = require "lcm.core"
-local cjson = require "cjson.safe"
 
 local M = {}
 
-local VERSION = 2
+local VERSION = "3"
+local KEY = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
+local FIELDS = { "subtopic", "key", "callid", "queued_at", "error", "body", "raw", "dead_at", "dead_error" }
+
+local function escape(s)
+  return (s:gsub("[%%\t\r\n]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+local function unescape(s)
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- A callid keeps its type ("s:" string, "n:" number) so that a replay checks LCM's answer
+-- exactly as the first attempt did.
+local function callid_text(v)
+  if type(v) == "string" then return "s:" .. v end
+  if type(v) == "number" and v == v then
+    if math.type and math.type(v) == "integer" then return "n:" .. string.format("%d", v) end
+    local s = string.format("%.17g", v)
+    return "n:" .. (s:find("[.eni]") and s or s .. ".0") -- read back as a float on 5.3+ too
+  end
+  return nil
+end
+
+local function callid_value(s)
+  local t, v = s:match("^([sn]):(.*)$")
+  if t == "s" then return v end
+  return t == "n" and tonumber(v) or nil
+end
+
+-- The payload of a record: rec's fields (any of FIELDS) in that order.
+function M.encode(rec)
+  local parts = { "v=" .. VERSION }
+  for _, name in ipairs(FIELDS) do
+    local v = rec[name]
+    if name == "callid" then v = callid_text(v) end
+    if v ~= nil then parts[#parts + 1] = name .. "=" .. escape(tostring(v)) end
+  end
+  return table.concat(parts, "\t")
+end
+
+local legacy_json -- lcm's own lua-cjson instance (cjson.new), made for the first old record
+
+-- Records of lcm 0.1 (v = 1: the request's data) and of the unreleased v = 2 (its body)
+-- were JSON. They are read with a private cjson instance and replayed; v1's data is
+-- encoded again (core.encode) when it is replayed.
+local function decode_legacy(payload)
+  legacy_json = legacy_json or require("cjson.safe").new()
+  local t = legacy_json.decode(payload)
+  if type(t) ~= "table" then return nil, "not an outbox record (JSON that is not an object)" end
+  if t.v == 1 then
+    if type(t.data) ~= "table" then return nil, "version 1 record without data" end
+    return { subtopic = t.subtopic, key = t.key, data = t.data, callid = t.data.callid,
+             queued_at = t.queued_at, error = t.error }
+  elseif t.v == 2 then
+    return { subtopic = t.subtopic, key = t.key, body = t.body, callid = t.callid, queued_at = t.queued_at,
+             error = t.error }
+  end
+  return nil, "outbox record of unknown version " .. tostring(t.v)
+end
+
+-- The fields of a record's payload, or nil and why it cannot be read. Values are strings,
+-- but callid (a string or a number) and the v1 data table.
+function M.decode(payload)
+  if payload:sub(1, 1) == "{" then return decode_legacy(payload) end
+  local rec, version = {}, nil
+  for field in (payload .. "\t"):gmatch("([^\t]*)\t") do
+    local name, value = field:match("^([%w_]+)=(.*)$")
+    if not name then return nil, "not an outbox record (a field without a name)" end
+    if version == nil then
+      version = name == "v" and value or ""
+    else
+      rec[name] = unescape(value)
+    end
+  end
+  if version ~= VERSION then return nil, "outbox record of unknown version " .. tostring(version) end
+  if rec.callid then rec.callid = callid_value(rec.callid) end
+  return rec
+end
+
+-- A record as _replay needs it, or nil and why it can never be replayed.
+local function replayable(client, rec)
+  if type(rec.subtopic) ~= "string" or not rec.subtopic:match("^Set%w+$") or #rec.subtopic > 64 then
+    return nil, "cannot be replayed: bad subtopic " .. string.format("%q", tostring(rec.subtopic):sub(1, 64))
+  end
+  if type(rec.key) ~= "string" or not rec.key:match(KEY) then
+    return nil, "cannot be replayed: bad Idempotency-Key " .. string.format("%q", tostring(rec.key):sub(1, 64))
+  end
+  if rec.body == nil and rec.data ~= nil then -- version 1
+    local body, err = core.encode(rec.subtopic, client.source, rec.data)
+    if not body then return nil, "cannot be replayed: " .. tostring(err) end
+    rec.body = body
+  end
+  if type(rec.body) ~= "string" or rec.body:sub(1, 1) ~= "{" then
+    return nil, "cannot be replayed: no JSON request body"
+  end
+  return { subtopic = rec.subtopic, body = rec.body, key = rec.key, callid = rec.callid }
+end
+
+-- An error of kind outbox from a core.outbox_* failure (message, errno name).
+local function outbox_error(message, code)
+  return core.error { kind = "outbox", code = code, message = "outbox: " .. tostring(message) }
+end
 
 -- Queues one Set request (rec = { subtopic =, body =, key =, callid = }, see
--- Client:_set); sets err.queued (and err.outbox_error when it could not).
+-- Client:_set); sets err.queued, and err.outbox_error (why) when it could not.
 function M.queue(client, dir, rec, err)
-  local payload = cjson.encode { v = VERSION, subtopic = rec.subtopic, body = rec.body, key = rec.key,
-                                 callid = rec.callid, queued_at = os.time(), error = tostring(err) }
-  local ok, why = core.outbox_append(dir, "outbox.log", payload)
-  err.queued = ok == true
-  err.outbox_error = why
-  if not ok then client:_log("error", "not queued: " .. tostring(why)) end
+  local ok, appended, why = pcall(function()
+    local payload = M.encode { subtopic = rec.subtopic, key = rec.key, callid = rec.callid,
+                               queued_at = os.time(), error = tostring(err), body = rec.body }
+    return core.outbox_append(dir, "outbox.log", payload)
+  end)
+  if not ok then why = "cannot queue: " .. tostring(appended) end
+  err.queued = ok and appended == true
+  if not err.queued then
+    err.outbox_error = why
+    client:_log("error", "not queued: %s", tostring(why))
+  end
   return err.queued
 end
 
-local function dead(dir, record, reason)
-  record.dead_at, record.dead_error = os.time(), reason
-  return core.outbox_append(dir, "dead.log", cjson.encode(record))
+-- Replays one record: "sent", "keep" (may still reach LCM: it and all after it stay) or
+-- "dead", with the reason and the fields to write to dead.log.
+local function replay(client, payload)
+  local rec, why = M.decode(payload)
+  if not rec then return "dead", why, { raw = payload } end
+  local req
+  req, why = replayable(client, rec)
+  if not req then return "dead", why, rec end
+  local ran, message, err = pcall(client._replay, client, req)
+  if not ran then return "dead", "cannot be replayed: " .. tostring(message), rec end
+  if message then return "sent" end
+  if err.retryable or err.recorded == "unknown" then return "keep" end
+  return "dead", tostring(err), rec
 end
 
--- Replays the outbox in order. Returns { sent =, failed =, remaining =, corrupt = } or,
--- while another flush holds the lock, { busy = true, ... }; nil, err when the outbox
--- cannot be read or written.
-function M.flush(client, dir)
+local function flush_locked(client, dir)
   local counts = { sent = 0, failed = 0, remaining = 0, corrupt = 0 }
-  local lock, why = core.outbox_lock(dir)
-  if not lock then
-    if why == "busy" then
-      counts.busy = true
-      return counts
-    end
-    return nil, core.error { kind = "invalid", field = "outbox", message = why }
-  end
-  local ok
-  ok, why = core.outbox_take(dir)
-  local records, corrupt, torn
-  if ok then records, corrupt, torn = core.outbox_read(dir .. "/outbox.flushing") end
-  if not records then
-    lock:close()
-    return nil, core.error { kind = "invalid", field = "outbox", message = why or corrupt }
-  end
-  -- Damaged records cannot be replayed; a torn last one never reached its caller as queued.
+  local ok, why, code = core.outbox_take(dir)
+  if not ok then return nil, outbox_error(why, code) end
+  local records, corrupt, torn = core.outbox_read(dir .. "/outbox.flushing")
+  if not records then return nil, outbox_error(corrupt, torn) end
+  -- Damaged bytes cannot be replayed; a torn last record never reached its caller as queued.
   counts.corrupt = corrupt + (torn and 1 or 0)
   local keep = {}
-  for i, payload in ipairs(records) do
+  for _, payload in ipairs(records) do
     if #keep > 0 then
-      keep[#keep + 1] = payload -- after a retryable failure, keep the rest in order
+      keep[#keep + 1] = payload -- after a failure that may still be cured, the rest in order
     else
-      local record = cjson.decode(payload)
-      if type(record) ~= "table" or record.v ~= VERSION or type(record.body) ~= "string"
-         or type(record.subtopic) ~= "string" or type(record.key) ~= "string" or not record.key:match("^[%x-]+$") then
-        counts.corrupt = counts.corrupt + 1
+      local outcome, reason, fields = replay(client, payload)
+      if outcome == "sent" then
+        counts.sent = counts.sent + 1
+      elseif outcome == "keep" then
+        keep[1] = payload
       else
-        local message, err = client:_replay(record)
-        if message then
-          counts.sent = counts.sent + 1
-        elseif err.retryable then
-          keep[1] = records[i]
+        fields.dead_at, fields.dead_error = os.time(), reason
+        local wrote, failure = core.outbox_append(dir, "dead.log", M.encode(fields))
+        if wrote then
+          counts.failed = counts.failed + 1
+          client:_log("error", "outbox record moved to dead.log: %s", reason)
         else
-          local wrote, failure = dead(dir, record, tostring(err))
-          if not wrote then -- keep it rather than lose it
-            keep[1] = records[i]
-            client:_log("error", failure)
-          else
-            counts.failed = counts.failed + 1
-          end
+          keep[1] = payload -- kept rather than lost
+          client:_log("error", "%s", failure)
         end
       end
     end
   end
   counts.remaining = #keep
-  ok, why = core.outbox_replace(dir, keep)
-  lock:close()
-  if not ok then return nil, core.error { kind = "invalid", field = "outbox", message = why } end
-  if counts.corrupt > 0 then
-    client:_log("warn", counts.corrupt .. " damaged outbox record(s) skipped")
-  end
+  ok, why, code = core.outbox_replace(dir, keep)
+  if not ok then return nil, outbox_error(why, code) end
+  if counts.corrupt > 0 then client:_log("warn", "%d damaged outbox record(s) skipped", counts.corrupt) end
   return counts
+end
+
+-- Replays the outbox in order. Returns { sent =, failed =, remaining =, corrupt = } or,
+-- while another flush holds the lock, { busy = true, ... }; nil, err (kind outbox) when the
+-- outbox cannot be read or written. Never raises, and never leaves flush.lock held.
+function M.flush(client, dir)
+  if client.closed then
+    return nil, core.error { kind = "invalid", field = "client", message = "the client is closed" }
+  end
+  local lock, why, code = core.outbox_lock(dir)
+  if not lock then
+    if why == "busy" then return { sent = 0, failed = 0, remaining = 0, corrupt = 0, busy = true } end
+    return nil, outbox_error(why, code)
+  end
+  local ran, counts, err = pcall(flush_locked, client, dir)
+  lock:close()
+  if not ran then
+    return nil, core.error { kind = "outbox", code = "RAISED", message = "outbox: flush failed: " .. tostring(counts) }
+  end
+  return counts, err
 end
 
 return M
