@@ -197,10 +197,11 @@ install: all
 	install -m 0644 lua/lcm/*.lua $(SHAREDIR)/lcm/
 	install -m 0755 $(SIM) $(DESTDIR)$(PREFIX)/bin/lcm-sim
 	install -m 0755 bin/lcm-flush-outbox $(DESTDIR)$(PREFIX)/bin/lcm-flush-outbox
+	install -m 0755 bin/lcm $(DESTDIR)$(PREFIX)/bin/lcm
 
 uninstall:
 	rm -rf $(LIBDIR)/lcm $(SHAREDIR)/lcm $(DESTDIR)$(PREFIX)/bin/lcm-sim \
-	    $(DESTDIR)$(PREFIX)/bin/lcm-flush-outbox
+	    $(DESTDIR)$(PREFIX)/bin/lcm-flush-outbox $(DESTDIR)$(PREFIX)/bin/lcm
 
 clean:
 	rm -rf build

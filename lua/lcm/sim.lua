@@ -18,6 +18,7 @@ local M = {}
 -- preloaded (make asan), and must not inherit it: a shell prefix for what we start.
 M.ENV = "unset LD_PRELOAD ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS; "
 
+-- Small file helpers for specs: a fresh temporary path, a whole file, a file written.
 local function readable(path)
   local f = io.open(path, "rb")
   if f then f:close() end
@@ -43,6 +44,7 @@ local function tmpname()
   os.remove(name)
   return name
 end
+M.tmpname, M.read, M.write = tmpname, read, write
 
 -- os.execute's success, on 5.1 (a status number) and 5.2+ (true or nil) alike.
 local function succeeded(cmd)

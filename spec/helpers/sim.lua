@@ -17,28 +17,8 @@ M.LUA = M.SAN .. (os.getenv("LUA") or "lua5.4")
 -- shell statement, put in front of such commands.
 M.ENV = lcm_sim.ENV
 
-local function tmpname()
-  local name = os.tmpname()
-  os.remove(name)
-  return name
-end
-M.tmpname = tmpname
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-M.read = read
-
-local function write(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
-M.write = write
+local tmpname, read, write = lcm_sim.tmpname, lcm_sim.read, lcm_sim.write
+M.tmpname, M.read, M.write = tmpname, read, write
 
 -- lcm.sim.start, raising when it cannot start. opts as lcm.sim.start's, but tls = true
 -- makes a fresh self-signed certificate for 127.0.0.1 and localhost (see M.certificate);
