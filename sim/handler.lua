@@ -25,6 +25,64 @@ local DEFAULT_FIXTURES = {
     { OutComeID = "6", Description = "Fax" }, { OutComeID = "7", Description = "Answering Machine" },
     { OutComeID = "8", Description = "No Answer" }, { OutComeID = "9", Description = "Reject" },
   },
+  -- The answers of the typed calls (lua/lcm/api.lua): each page's sample answer where the
+  -- page has one (docs/api.md says which are built from the page's table instead).
+  business_outcomes = { -- GetBusinessOutCome
+    { OutComeID = "101", Description = "Payment Done", CampaignID = "1", LeadScore = "0", ParentID = cjson.null },
+    { OutComeID = "102", Description = "Payment Failure", CampaignID = "1", LeadScore = "0", ParentID = cjson.null },
+  },
+  bo_group_parents = { -- GetBOGroupParent
+    { ParentId = "1", ParentName = "Success", CampaignKey = cjson.null },
+    { ParentId = "2", ParentName = "Failure", CampaignKey = cjson.null },
+  },
+  business_outcome_parents = { -- GetBusinessOutcomeParent, by ParentBusinessOutcomeId
+    ["1"] = {
+      { OutComeID = "101", Description = "Payment Done", CampaignID = "1", LeadScore = "0", ParentID = cjson.null },
+      { OutComeID = "102", Description = "Payment Failure", CampaignID = "1", LeadScore = "0", ParentID = cjson.null },
+    },
+  },
+  callback_modes = { -- GetCallBackModes
+    { ModeID = "3", Description = "Mobile", ChannelType = cjson.null, MinLength = cjson.null, MaxLength = cjson.null,
+      Cvalue = "6591462346", PEWC = true, CampaignPEWC = false },
+    { ModeID = "2", Description = "Office", ChannelType = cjson.null, MinLength = cjson.null, MaxLength = cjson.null,
+      Cvalue = "6591462346", PEWC = false, CampaignPEWC = false },
+  },
+  campaign_modes = { -- GetCampaignModes
+    { ModeID = "1", Description = "Home", ChannelType = "2", MinLength = "8", MaxLength = "12", Cvalue = cjson.null,
+      PEWC = false, CampaignPEWC = false },
+    { ModeID = "2", Description = "Office", ChannelType = "2", MinLength = "8", MaxLength = "12", Cvalue = cjson.null,
+      PEWC = false, CampaignPEWC = false },
+  },
+  mode_information = { -- GetModeInformation (from the page's table: its sample is not shown)
+    { CampaignId = "1", ModeName = "Home", ContactID = "1001", Timezone = "Eastern Standard Time",
+      ContactNumber = "6491462346", CampaignCategoryName = "Collections", CallId = "12345", GMTDeviation = -5,
+      DispositionRequired = true, DNCPeriodType = "Permanent", DNCDays = 0, DNCEOD = false,
+      CustomerDNCTZEnabled = false },
+  },
+  screen_pop = { FName = "David1", LName = "Berry", Address = "Virginia", Home = "6491462346", Office = "" },
+  dnc_business_fields = { "LName" }, -- GetDNCBussField
+  business_fields = { -- GetContactDetail
+    { FieldName = "FName", Value = "Test", DataType = "String", Format = "", Editable = true },
+    { FieldName = "LName", Value = "Berry", DataType = "String", Format = "", Editable = true },
+  },
+  personal_callbacks = { -- GetPersonalCallbackList (from the page's table: its sample is cut off)
+    { RowNumber = "1", CampaignID = "1", ContactID = "1001", ModeID = "3", ModeDescription = "Mobile",
+      CValue = "6591462346", CallStartDate = "02/03/2026", CallEndDate = "31/03/2026", CallStartTime = "10:15",
+      CallEndTime = "18:00" },
+    { RowNumber = "2", CampaignID = "1", ContactID = "1002", ModeID = "1", ModeDescription = "Home",
+      CValue = "6491462346", CallStartDate = "03/03/2026", CallEndDate = "03/03/2026", CallStartTime = "09:00",
+      CallEndTime = "12:00" },
+  },
+  campaign_groups = { -- GetCampaignGroups (the sample's first group; its agents from the table)
+    { Name = "AESprint_AmzQueue1", Type = "VOICE", Status = "EXECUTING",
+      Campaigns = { { ID = "testcamp", Pct = "100", Status = "EXECUTING" } },
+      Agents = { { ID = "testagent", Name = "Test Agent" } } },
+  },
+  compliance_status = "Success", -- AddCompliance's answer (the page's sample is cut off)
+  mcd_campaigns = { -- GetCampaignsForMCDRequest (from the page's table)
+    { CampaignId = "1", CampaignName = "Collections", ContactID = 1001, CallType = "Regular", AgentID = "",
+      Mode = "Home", PhoneNo = "6491462346", AccountNumber = "5|3|1|0|0|44|1" },
+  },
 }
 
 local LOG_KEEP = 200
@@ -131,7 +189,9 @@ end
 
 -- The other documented Set... subtopics share the seed's answer shape.
 local GENERIC_SETS = { "SetBusinessOutcomeWithComments", "SetCallOutcomeWithComments",
-                       "SetCallbackWithComments", "SetContactBusinessFields", "SetDNC" }
+                       "SetCallbackWithComments", "SetContactBusinessFields", "SetDNC",
+                       "SetPersonalCallbackWithComments", "SetBusinessOutcomeWithCallback",
+                       "SetBusinessOutcomeWithPersonalCallback", "SetNewModeNumber" }
 for _, name in ipairs(GENERIC_SETS) do
   subtopics[name] = function(data, req)
     local call, err = check_callid(data)
@@ -141,6 +201,148 @@ for _, name in ipairs(GENERIC_SETS) do
     end
     return answer(name .. "Result", { callid = data.callid, response = { success = call.accept } })
   end
+end
+
+-- The typed calls' subtopics (lua/lcm/api.lua, docs/api.md): each page's field types
+-- checked as LCM would, the callid checked first, every accepted Set recorded in state.sets.
+local function is_boolean(v) return type(v) == "boolean" end
+local function is_date(v) return is_string(v) and v:match("^%d%d/%d%d/%d%d%d%d$") ~= nil end
+local function is_time(v) return is_string(v) and v:match("^%d%d:%d%d$") ~= nil end
+local function is_datetime(v) return is_string(v) and v:match("^%d%d/%d%d/%d%d%d%d %d%d:%d%d$") ~= nil end
+local function optional(ok) return function(v) return v == nil or ok(v) end end
+local function is_business_fields(v)
+  if type(v) ~= "table" or #v == 0 then return false end
+  for _, f in ipairs(v) do
+    if type(f) ~= "table" or not (is_string(f.FieldName) and is_string(f.Value) and is_string(f.DataType)
+                                  and is_string(f.Format)) then
+      return false
+    end
+  end
+  return true
+end
+
+local function check_types(data, types)
+  for _, t in ipairs(types) do
+    local name, ok = t[1], t[2]
+    if not ok(data[name]) then
+      return ws_error("Invalid " .. name .. ":" .. tostring(data[name]), "Invalid " .. name .. ".")
+    end
+  end
+end
+
+local OUTCOME_SET = { { "AccountNumber", is_string }, { "OutcomeId", is_number }, { "LeadScore", is_number },
+                      { "UserID", is_string }, { "AgentComments", is_string }, { "TargetAmount", is_number } }
+local SET_TYPES = {
+  SetDNC = {
+    { "AccountNumber", is_string }, { "OutcomeID", is_number }, { "BusinessOutcome", is_number },
+    { "LeadScore", is_number }, { "CampaignSpecificDNC", optional(is_boolean) },
+    { "isPhoneNoDNC", optional(is_boolean) }, { "BussfldDNCValue", optional(is_string) },
+    { "BussfldDNCValue1", optional(is_string) }, { "BlockedBy", optional(is_string) },
+    { "DNCBlockStartDate", optional(is_datetime) }, { "DNCBlockEndDate", optional(is_datetime) },
+    { "AgentComments", optional(is_string) }, { "TargetAmount", optional(is_number) },
+    { "DNCCampaignCategoryID", optional(is_string) },
+  },
+  SetCallbackWithComments = {
+    { "AccountNumber", is_string }, { "StartDate", is_date }, { "EndDate", is_date }, { "StartTime", is_time },
+    { "EndTime", is_time }, { "CallbackModeId", is_number }, { "UserID", is_string },
+    { "AgentComments", is_string }, { "LeadScore", is_number }, { "TargetAmount", is_number },
+  },
+  SetCallOutcomeWithComments = OUTCOME_SET,
+  SetBusinessOutcomeWithComments = OUTCOME_SET,
+  SetContactBusinessFields = { { "AccountNumber", is_string }, { "AgentID", is_string },
+                               { "businessField", is_business_fields } },
+  SetNewModeNumber = { { "AccountNumber", is_string }, { "ModeID", is_number }, { "ContactNumber", is_string },
+                       { "DeleteOtherModes", is_boolean }, { "AgentID", is_string } },
+}
+local CALLBACK = { { "AccountNumber", is_string }, { "StartDate", is_date }, { "EndDate", is_date },
+                   { "StartTime", is_time }, { "EndTime", is_time }, { "CallbackModeID", is_number },
+                   { "UserID", is_string }, { "AgentComments", is_string }, { "LeadScore", is_number },
+                   { "TargetAmount", is_number } }
+SET_TYPES.SetPersonalCallbackWithComments = CALLBACK
+SET_TYPES.SetBusinessOutcomeWithCallback = { { "OutcomeId", is_number }, { "BusinessOutcome", is_number },
+                                             table.unpack(CALLBACK) }
+SET_TYPES.SetBusinessOutcomeWithPersonalCallback = SET_TYPES.SetBusinessOutcomeWithCallback
+for name, types in pairs(SET_TYPES) do
+  local record = subtopics[name]
+  subtopics[name] = function(data, req)
+    local _, err = check_callid(data)
+    if err then return err end
+    return check_types(data, types) or record(data, req)
+  end
+end
+
+-- A Get... that takes callid and AccountNumber and answers fixtures[key] (or key(data)).
+local function get_by_account(answer_subtopic, key, extra)
+  return function(data)
+    local _, err = check_callid(data)
+    if err then return err end
+    err = check_types(data, { { "AccountNumber", is_string }, table.unpack(extra or {}) })
+    if err then return err end
+    local response = type(key) == "function" and key(data) or state.fixtures[key]
+    return answer(answer_subtopic, { callid = data.callid, response = response })
+  end
+end
+
+subtopics.GetBusinessOutCome = get_by_account("BusinessOutCome", "business_outcomes")
+subtopics.GetBusinessOutcome = subtopics.GetBusinessOutCome -- the table's spelling
+subtopics.GetBOGroupParent = get_by_account("BOGroupParent", "bo_group_parents")
+subtopics.GetBusinessOutcomeParent = get_by_account("BusinessOutcomeParent", function(data)
+  return state.fixtures.business_outcome_parents[data.ParentBusinessOutcomeId] or {} -- {}: an empty list
+end, { { "ParentBusinessOutcomeId", is_string } })
+subtopics.GetCallBackModes = get_by_account("CallBackModes", "callback_modes")
+subtopics.GetCampaignModes = get_by_account("CampaignModes", "campaign_modes")
+subtopics.GetModeInformation = get_by_account("GetModeInformationResult", "mode_information")
+subtopics.GetScreenPopData = get_by_account("ScreenPopData", "screen_pop")
+subtopics.GetDNCBussField = get_by_account("DNCBussField", "dnc_business_fields")
+
+subtopics.GetContactDetail = get_by_account("ContactDetail", "business_fields")
+
+-- No callid: the agent's personal callbacks, StartingNoOfRecord and NoofRecords at a time.
+function subtopics.GetPersonalCallbackList(data)
+  local err = check_types(data, { { "UserID", is_string }, { "FromDate", is_date }, { "ToDate", is_date },
+                                  { "StartingNoOfRecord", is_string }, { "NoofRecords", is_string } })
+  if err then return err end
+  local first, n = tonumber(data.StartingNoOfRecord), tonumber(data.NoofRecords)
+  local page = {}
+  for i = first or 1, (first or 1) + (n or 0) - 1 do page[#page + 1] = state.fixtures.personal_callbacks[i] end
+  return answer("PersonalCallbackList", { response = page })
+end
+
+function subtopics.GetCampaignGroups(data)
+  local err = check_types(data, { { "userID", optional(is_string) } })
+  if err then return err end
+  return answer("SetCampaignGroup", { response = { CampaignGroups = state.fixtures.campaign_groups } })
+end
+
+function subtopics.AddCompliance(data, req)
+  local err = check_types(data, { { "Cvalue", is_string }, { "ChannelType", is_string }, { "UploadType", is_string },
+                                  { "Operation", is_string }, { "Campaign", optional(is_string) },
+                                  { "CampaignCategory", optional(is_string) }, { "Startdate", optional(is_datetime) },
+                                  { "EndDate", optional(is_datetime) }, { "IsBusinessFieldDNC", optional(is_boolean) },
+                                  { "CallbackModeID", optional(is_number) } })
+  if err then return err end
+  state.sets[#state.sets + 1] = { subtopic = "AddCompliance", data = data, idempotency_key = req.key }
+  return answer("AddComplianceResponse", { response = state.fixtures.compliance_status })
+end
+
+-- No callid: the contact is searched by its phone number.
+function subtopics.GetCampaignsForMCDRequest(data)
+  local err = check_types(data, { { "ANI", is_number }, { "DNIS", optional(is_string) },
+                                  { "LCMKey", optional(is_string) },
+                                  { "BusinessFieldQueryToSearch", optional(is_string) } })
+  if err then return err end
+  if data.CallType ~= "INBOUND" and data.CallType ~= "OUTBOUND" then
+    return ws_error("Invalid CallType:" .. tostring(data.CallType), "Invalid CallType.")
+  end
+  return answer("SetCampaignsForMCDResponse", { response = state.fixtures.mcd_campaigns })
+end
+
+-- The page documents no answer; over HTTP an empty message says it was taken.
+function subtopics.SendAgentState(data, req)
+  local err = check_types(data, { { "agentID", is_string }, { "agentState", is_string } })
+  if err then return err end
+  state.sets[#state.sets + 1] = { subtopic = "SendAgentState", data = data, idempotency_key = req.key }
+  return answer("SendAgentState", {})
 end
 
 local function lower_keys(t)

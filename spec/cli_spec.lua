@@ -157,10 +157,11 @@ describe("lcm command", function()
       local out, _, rc = lcm_cmd("call GetCallOutCome '{\"callid\": \"12345\"}' " .. url)
       assert.equal(0, rc)
       assert.equal("DNC", json(out).response[6].Description)
-      out, _, rc = lcm_cmd("call SetDNC '{\"callid\": \"12345\", \"AccountNumber\": \"1\"}' --json " .. url)
+      local dnc = { callid = "12345", AccountNumber = "1", OutcomeID = 5, BusinessOutcome = 107, LeadScore = 0 }
+      out, _, rc = lcm_cmd("call SetDNC '" .. cjson.encode(dnc) .. "' --json " .. url)
       assert.equal(0, rc)
       assert.is_true(json(out).response.success)
-      assert.same({ callid = "12345", AccountNumber = "1" }, s:state().sets[1].data)
+      assert.same(dnc, s:sets()[1].data)
     end)
 
     it("refuses data that is not a JSON object, exit 3, nothing sent", function()

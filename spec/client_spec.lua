@@ -181,7 +181,8 @@ describe("against lcm-sim", function()
     end)
 
     it("gives Set... subtopics an Idempotency-Key and checks their answer's subtopic", function()
-      local message = assert(client:call("SetDNC", { callid = "12345", AccountNumber = "1|1|1|0|0|1|" }))
+      local message = assert(client:call("SetDNC", { callid = "12345", AccountNumber = "1|1|1|0|0|1|", OutcomeID = 5,
+                                                     BusinessOutcome = 101, LeadScore = 0 }))
       assert.is_true(message.response.success)
       assert.is_string(s:requests()[1].headers["idempotency-key"])
     end)

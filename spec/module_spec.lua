@@ -35,7 +35,7 @@ describe("lcm module", function()
       assert.equal("function", type(package.preload[name]), name .. " is not preloaded")
       n = n + 1
     end
-    assert.equal(9, n) -- check, cli, client, config, outbox, outcomes, retry, sim, suggest; not init.lua
+    assert.equal(11, n) -- api, check, cli, client, config, dates, outbox, outcomes, retry, sim, suggest; not init.lua
   end)
 
   it("exports only luaopen_lcm_core from the shared object", function()

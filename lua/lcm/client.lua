@@ -255,4 +255,7 @@ function M.new(o)
   return self
 end
 
+-- Typed calls of the other documented subtopics (set_dnc, get_callback_modes...): lcm/api.lua.
+require("lcm.api").install(Client)
+
 return M

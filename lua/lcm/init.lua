@@ -66,7 +66,9 @@ end
 
 -- lcm.get_outcomes(...), lcm.set_outcome{...}, lcm.call(...): the client methods, on the
 -- default client.
-for _, name in ipairs { "get_outcomes", "set_outcome", "call" } do
+local SHORTCUTS = { "get_outcomes", "set_outcome", "call" }
+for _, name in ipairs(require("lcm.api").NAMES) do SHORTCUTS[#SHORTCUTS + 1] = name end -- lcm/api.lua's calls
+for _, name in ipairs(SHORTCUTS) do
   lcm[name] = function(...)
     local client, err = default()
     if not client then return nil, err end

@@ -1,0 +1,567 @@
+-- The typed calls of the documented LCM WebService subtopics, as one declarative table
+-- (M.CALLS) and the code that turns each entry into a client method (M.install). Each entry
+-- says which subtopic it sends, its fields (snake_case name -> wire name, checker, default)
+-- and how its answer is read. docs/api.md says which vendor page each entry follows and
+-- where the pages disagree with themselves. Sending is the client's: Set... calls go
+-- through Client:_set (rejected, outbox, Idempotency-Key), every other call through _get.
+local core = require "lcm.core"
+local check = require "lcm.check"
+local dates = require "lcm.dates"
+local outcomes = require "lcm.outcomes"
+
+local M = {}
+
+local field = core.field
+local invalid = check.invalid
+local to_integer = math.tointeger or function(n) return n end
+
+local function err_of(_, err) return err end
+
+---------------------------------------------------------------------------------------------
+-- Checkers: (name, value, args) -> wire value [, parts] | nil, err. `args` is the caller's
+-- whole table, for the lookup lists (call_outcomes, business_outcomes).
+
+local function text(f, v) return check.text(f, v) end
+
+-- A string or an integer. check.text's integer_ok formats with %d, which raises for numbers
+-- past 2^63 on Lua 5.3+: those are refused here first.
+local function text_or_integer(f, v, empty_ok)
+  if type(v) == "number" and v == v and math.abs(v) > 2 ^ 53 then return invalid(f, "is too large") end
+  return check.text(f, v, { integer_ok = true, empty_ok = empty_ok })
+end
+local function id_text(f, v) return text_or_integer(f, v) end
+local function comments(f, v) return check.text(f, v, { empty_ok = true }) end
+local function number(f, v) return check.number(f, v) end
+
+local function boolean(f, v)
+  if type(v) ~= "boolean" then return invalid(f, "must be true or false") end
+  return v
+end
+
+-- An ID, or a record from one of the list calls (anything with an `id`).
+local function id(f, v)
+  if type(v) == "table" and v.id ~= nil then v = v.id end
+  return check.id(f, v)
+end
+
+-- An ID sent as a string of digits (ParentBusinessOutcomeId: "1" in the sample).
+local function id_string(f, v)
+  local n, err = id(f, v)
+  if not n then return nil, err end
+  return string.format("%d", n)
+end
+
+local function upper_name(s) return (s:upper():gsub("[%s%-]+", "_")) end
+
+local function known_names(names)
+  table.sort(names)
+  return table.concat(names, ", ")
+end
+
+-- The ID whose name is `name` in a list of records (description or name, ignoring case and
+-- the difference between "No Answer" and NO_ANSWER), or nil and the names there are.
+local function from_list(list, name)
+  local want, names = upper_name(name), {}
+  for _, rec in ipairs(list) do
+    local label = type(rec) == "table" and (rec.description or rec.name)
+    if type(label) == "string" then
+      if upper_name(label) == want then return rec.id end
+      names[#names + 1] = label
+    end
+  end
+  return nil, names
+end
+
+local function lookup_list(args, list_name, about)
+  local list = args[list_name]
+  if list == nil then return nil end
+  if type(list) ~= "table" then
+    return nil, err_of(invalid(list_name, "must be the list " .. about .. " returned"))
+  end
+  return list
+end
+
+-- An ID, a record, or a name: looked up in args[list_name] when the caller passed that
+-- list, else in `builtin` (name -> ID), else refused.
+local function id_or_name(list_name, about, builtin)
+  return function(f, v, args)
+    if type(v) ~= "string" or v:match("^%d+$") then return id(f, v) end
+    local s, err = check.text(f, v)
+    if not s then return nil, err end
+    local list
+    list, err = lookup_list(args, list_name, about)
+    if err then return nil, err end
+    local found, names
+    if list then
+      found, names = from_list(list, s)
+    elseif builtin then
+      local table_ = builtin()
+      found, names = table_[upper_name(s)], {}
+      for k in pairs(table_) do names[#names + 1] = k end
+    else
+      return invalid(f, "'" .. s .. "' is a name: pass " .. list_name .. " (what " .. about ..
+                        " returned) to look it up, or give the ID")
+    end
+    if found == nil then
+      return invalid(f, "'" .. s .. "' matches no known name (known: " .. known_names(names) .. ")")
+    end
+    return id(f, found)
+  end
+end
+
+-- The telephony outcome names of lcm.CALL_OUTCOME (init.lua keeps the table).
+local function call_outcome_names() return require("lcm").CALL_OUTCOME end
+
+local telephony = id_or_name("call_outcomes", "get_call_outcomes", call_outcome_names)
+local business = id_or_name("business_outcomes", "get_business_outcomes or get_outcomes", nil)
+
+local function call_type(f, v)
+  local s, err = check.text(f, v)
+  if not s then return nil, err end
+  local u = s:upper()
+  if u ~= "INBOUND" and u ~= "OUTBOUND" then return invalid(f, "must be INBOUND or OUTBOUND") end
+  return u
+end
+
+-- A phone number the page types as a Number: a leading 0 would be lost on the wire.
+local function phone_number(f, v)
+  if type(v) == "string" and v:match("^0") then
+    return invalid(f, "starts with 0, which LCM's Number field cannot keep")
+  end
+  return check.id(f, v)
+end
+
+-- SetContactBusinessFields' businessField: a list of {name=, value=, data_type=, format=}
+-- or a map name -> value (sent as DataType "String", in name order).
+local function business_fields(f, v)
+  if type(v) ~= "table" then return invalid(f, "must be a list of {name=, value=} or a table of name = value") end
+  local list = {}
+  if v[1] == nil then
+    for name, value in pairs(v) do list[#list + 1] = { name = name, value = value } end
+    table.sort(list, function(a, b) return tostring(a.name) < tostring(b.name) end)
+  else
+    for i, item in ipairs(v) do
+      if type(item) ~= "table" then return invalid(f .. "[" .. i .. "]", "must be a {name=, value=} table") end
+      list[i] = item
+    end
+  end
+  if #list == 0 then return invalid(f, "must name at least one field") end
+  local out = {}
+  for i, item in ipairs(list) do
+    local at = f .. "[" .. i .. "]"
+    local name, value, data_type, format, err
+    name, err = check.text(at .. ".name", item.name)
+    if not name then return nil, err end
+    value, err = text_or_integer(at .. ".value", item.value, true)
+    if not value then return nil, err end
+    data_type, err = check.text(at .. ".data_type", item.data_type == nil and "String" or item.data_type)
+    if not data_type then return nil, err end
+    format, err = check.text(at .. ".format", item.format == nil and "" or item.format, { empty_ok = true })
+    if not format then return nil, err end
+    out[i] = { FieldName = name, Value = value, DataType = data_type, Format = format }
+  end
+  return out
+end
+
+-- A record number or count the page types as a String ("1"): a positive integer, sent as digits.
+local function count_string(f, v)
+  local n, err = check.id(f, v)
+  if not n then return nil, err end
+  if n < 1 then return invalid(f, "must be at least 1") end
+  return string.format("%d", n)
+end
+
+local function date(f, v) return dates.date(f, v) end
+local function time(f, v) return dates.time(f, v) end
+local function datetime(f, v) return dates.datetime(f, v) end
+
+-- A time left out is taken from the date when the date is an os.time() value or a table.
+local function time_of(date_name)
+  return function(args)
+    local d = args[date_name]
+    if type(d) == "number" or type(d) == "table" then return d end
+  end
+end
+
+---------------------------------------------------------------------------------------------
+-- Answers. Keys are read ignoring case (core.field), values converted where that is
+-- lossless: the vendor sends numbers as strings ("ModeID": "3").
+
+local function int(v)
+  if type(v) == "string" and v:match("^%-?%d+$") and #v <= 15 then return to_integer(tonumber(v)) end
+  if type(v) == "number" and v == math.floor(v) then return to_integer(v) or v end
+  return v
+end
+
+local function str(v)
+  if type(v) == "string" then return v end
+  if type(v) == "number" then return tostring(int(v)) end
+  return nil
+end
+
+local function num(v)
+  local n = tonumber(v)
+  if n == nil or n ~= n or n == math.huge or n == -math.huge then return nil end
+  return to_integer(n) or n
+end
+
+local function bool(v)
+  if v == true or v == "true" or v == "True" or v == 1 or v == "1" then return true end
+  if v == false or v == "false" or v == "False" or v == 0 or v == "0" then return false end
+  return nil
+end
+
+local function protocol(message)
+  return nil, core.error { kind = "protocol", code = "BAD_RESPONSE", message = message }
+end
+
+-- message.response as a list (the MCD answer may carry it as the message itself).
+local function response_list(message)
+  local response = field(message, "response")
+  if response == nil and message[1] ~= nil then response = message end
+  if type(response) ~= "table" then return protocol("the answer's message.response is not a list") end
+  local n = #response
+  for k in pairs(response) do
+    if type(k) ~= "number" or k < 1 or k > n or k ~= math.floor(k) then
+      return protocol("the answer's message.response is not a list")
+    end
+  end
+  return response
+end
+
+-- A list reader: `keys` are { record key, wire key, converter }; `find(x)` matches x
+-- against the record's `id_key` (107 and "107" alike) or its `name_key` ignoring case.
+local function records(keys, id_key, name_key)
+  local List = {}
+  List.__index = List
+  function List:find(x)
+    local want, text_ = int(x), type(x) == "string" and x:lower() or nil
+    for _, rec in ipairs(self) do
+      local name = rec[name_key]
+      if rec[id_key] == want or (text_ and type(name) == "string" and name:lower() == text_) then return rec end
+    end
+    return nil
+  end
+  return function(message)
+    local response, err = response_list(message)
+    if not response then return nil, err end
+    local list = setmetatable({}, List)
+    for i, raw in ipairs(response) do
+      if type(raw) ~= "table" then return protocol("record " .. i .. " is not an object") end
+      local rec = { raw = raw }
+      for _, k in ipairs(keys) do rec[k[1]] = k[3](field(raw, k[2])) end
+      list[i] = rec
+    end
+    return list
+  end
+end
+
+-- GetDNCBussField: a list of field names; find ignores case.
+local Names = {}
+Names.__index = Names
+function Names:find(x)
+  if type(x) ~= "string" then return nil end
+  for _, name in ipairs(self) do
+    if name:lower() == x:lower() then return name end
+  end
+  return nil
+end
+
+local function names(message)
+  local response, err = response_list(message)
+  if not response then return nil, err end
+  local list = setmetatable({}, Names)
+  for i, v in ipairs(response) do
+    if type(v) ~= "string" then return protocol("business field " .. i .. " is not a string") end
+    list[i] = v
+  end
+  return list
+end
+
+-- GetScreenPopData: one object of field -> value (the sample's shape; the table calls it an
+-- array). Returned as a table with the values as sent (nil for null).
+local function field_values(message)
+  local response = field(message, "response")
+  if type(response) ~= "table" then return protocol("the answer's message.response is not an object") end
+  local out = {}
+  for k, v in pairs(response) do
+    if type(k) == "string" and v ~= core.null then out[k] = v end
+  end
+  return out
+end
+
+-- GetCampaignGroups: message.response.CampaignGroups, each group with its campaigns and agents.
+local GROUP = records({ { "name", "Name", str }, { "type", "Type", str }, { "status", "Status", str } }, "name", "name")
+local CAMPAIGN = records({ { "id", "ID", str }, { "pct", "Pct", num }, { "status", "Status", str } }, "id", "id")
+local AGENT = records({ { "id", "ID", str }, { "name", "Name", str } }, "id", "name")
+
+local function campaign_groups(message)
+  local response = field(message, "response")
+  local groups = type(response) == "table" and field(response, "CampaignGroups")
+  if type(groups) ~= "table" then return protocol("the answer has no message.response.CampaignGroups list") end
+  local list, err = GROUP({ response = groups })
+  if not list then return nil, err end
+  for i, g in ipairs(list) do
+    local campaigns, agents = field(g.raw, "Campaigns"), field(g.raw, "Agents")
+    g.campaigns, err = CAMPAIGN({ response = campaigns == nil and {} or campaigns })
+    if not g.campaigns then return protocol("campaign group " .. i .. ": " .. err.message) end
+    g.agents, err = AGENT({ response = agents == nil and {} or agents })
+    if not g.agents then return protocol("campaign group " .. i .. ": " .. err.message) end
+  end
+  return list
+end
+
+-- AddCompliance: message.response is the update status, a string.
+local function response_text(message)
+  local response = field(message, "response")
+  if type(response) ~= "string" then return protocol("the answer's message.response is not a string") end
+  return response
+end
+
+local MODE = {
+  { "id", "ModeID", int }, { "description", "Description", str }, { "value", "Cvalue", str },
+  { "channel_type", "ChannelType", int }, { "min_length", "MinLength", num }, { "max_length", "MaxLength", num },
+  { "pewc", "PEWC", bool }, { "campaign_pewc", "CampaignPEWC", bool },
+}
+
+---------------------------------------------------------------------------------------------
+-- The calls. Field entries: { snake_case name, wire name, checker, default = value or
+-- function(args), optional = true (left out of the request when not given) }.
+
+local CALLID = { "callid", "callid", id_text }
+local ACCOUNT = { "account_number", "AccountNumber", text }
+local USER = { "user_id", "UserID", id_text }
+local LEAD = { "lead_score", "LeadScore", number, default = 0 }
+local TARGET = { "target_amount", "TargetAmount", number, default = 0 }
+local COMMENTS = { "agent_comments", "AgentComments", comments, default = "" }
+
+-- The callback window of the callback Sets; `mode` is the page's spelling of the mode ID.
+local function callback_fields(mode, ...)
+  local fields = { CALLID, ACCOUNT, ... }
+  for _, f in ipairs {
+    { "start_date", "StartDate", date }, { "end_date", "EndDate", date },
+    { "start_time", "StartTime", time, default = time_of("start_date") },
+    { "end_time", "EndTime", time, default = time_of("end_date") },
+    { "callback_mode", mode, id }, USER, COMMENTS, LEAD, TARGET,
+  } do fields[#fields + 1] = f end
+  return fields
+end
+
+local function callback_order(p)
+  return dates.order(p.start_date, p.start_time, p.end_date, p.end_time, "end_date", "end_time")
+end
+
+M.CALLS = {
+  { method = "set_dnc", subtopic = "SetDNC", set = true,
+    lookups = { "call_outcomes", "business_outcomes" },
+    fields = {
+      CALLID, ACCOUNT,
+      { "call_outcome", "OutcomeID", telephony, default = "DNC" },
+      { "business_outcome", "BusinessOutcome", business },
+      LEAD,
+      { "campaign_specific", "CampaignSpecificDNC", boolean, optional = true },
+      { "phone_number_dnc", "isPhoneNoDNC", boolean, optional = true },
+      { "business_field_value", "BussfldDNCValue", text, optional = true },
+      { "business_field_value_2", "BussfldDNCValue1", text, optional = true },
+      { "blocked_by", "BlockedBy", text, optional = true },
+      { "block_start", "DNCBlockStartDate", datetime, optional = true },
+      { "block_end", "DNCBlockEndDate", datetime, optional = true },
+      { "agent_comments", "AgentComments", comments, optional = true },
+      { "target_amount", "TargetAmount", number, optional = true },
+      { "campaign_category_id", "DNCCampaignCategoryID", id_text, optional = true },
+    },
+    after = function(p)
+      if p.block_start and p.block_end then
+        return dates.order(p.block_start, p.block_start, p.block_end, p.block_end, "block_end", "block_end")
+      end
+      return true
+    end },
+  { method = "set_callback", subtopic = "SetCallbackWithComments", set = true,
+    fields = callback_fields("CallbackModeId"), after = callback_order },
+  { method = "set_personal_callback", subtopic = "SetPersonalCallbackWithComments", set = true,
+    fields = callback_fields("CallbackModeID"), after = callback_order },
+  { method = "set_business_outcome_with_callback", subtopic = "SetBusinessOutcomeWithCallback", set = true,
+    lookups = { "call_outcomes", "business_outcomes" },
+    fields = callback_fields("CallbackModeID", { "call_outcome", "OutcomeId", telephony, default = "CallBack" },
+                             { "business_outcome", "BusinessOutcome", business }),
+    after = callback_order },
+  { method = "set_business_outcome_with_personal_callback", subtopic = "SetBusinessOutcomeWithPersonalCallback",
+    set = true, lookups = { "call_outcomes", "business_outcomes" },
+    fields = callback_fields("CallbackModeID", { "call_outcome", "OutcomeId", telephony, default = "CallBack" },
+                             { "business_outcome", "BusinessOutcome", business }),
+    after = callback_order },
+  { method = "set_new_mode_number", subtopic = "SetNewModeNumber", set = true,
+    fields = { CALLID, ACCOUNT, { "mode", "ModeID", id }, { "contact_number", "ContactNumber", id_text },
+               { "delete_other_modes", "DeleteOtherModes", boolean, default = false },
+               { "agent_id", "AgentID", id_text } } },
+  { method = "set_call_outcome", subtopic = "SetCallOutcomeWithComments", set = true, lookups = { "call_outcomes" },
+    fields = { CALLID, ACCOUNT, { "call_outcome", "OutcomeId", telephony }, LEAD, USER, COMMENTS, TARGET } },
+  { method = "set_business_outcome", subtopic = "SetBusinessOutcomeWithComments", set = true,
+    lookups = { "business_outcomes" },
+    fields = { CALLID, ACCOUNT, { "business_outcome", "OutcomeId", business }, LEAD, USER, COMMENTS, TARGET } },
+  { method = "set_contact_business_fields", subtopic = "SetContactBusinessFields", set = true,
+    fields = { CALLID, ACCOUNT, { "agent_id", "AgentID", id_text }, { "fields", "businessField", business_fields } } },
+  { method = "send_agent_state", subtopic = "SendAgentState",
+    fields = { { "agent_id", "agentID", id_text }, { "agent_state", "agentState", text } } },
+  { method = "get_call_outcomes", subtopic = "GetCallOutCome", fields = { CALLID }, read = outcomes.from_message },
+  { method = "get_business_outcomes", subtopic = "GetBusinessOutCome", fields = { CALLID, ACCOUNT },
+    read = outcomes.from_message },
+  { method = "get_bo_group_parent", subtopic = "GetBOGroupParent", fields = { CALLID, ACCOUNT },
+    read = records({ { "id", "ParentId", int }, { "name", "ParentName", str }, { "campaign_key", "CampaignKey", str } },
+                   "id", "name") },
+  { method = "get_business_outcome_parent", subtopic = "GetBusinessOutcomeParent",
+    fields = { CALLID, ACCOUNT, { "parent_id", "ParentBusinessOutcomeId", id_string } }, read = outcomes.from_message },
+  { method = "get_callback_modes", subtopic = "GetCallBackModes", fields = { CALLID, ACCOUNT },
+    read = records(MODE, "id", "description") },
+  { method = "get_campaign_modes", subtopic = "GetCampaignModes", fields = { CALLID, ACCOUNT },
+    read = records(MODE, "id", "description") },
+  { method = "get_mode_information", subtopic = "GetModeInformation", fields = { CALLID, ACCOUNT },
+    read = records({
+      { "campaign_id", "CampaignId", int }, { "mode_name", "ModeName", str }, { "contact_id", "ContactID", int },
+      { "timezone", "Timezone", str }, { "contact_number", "ContactNumber", str },
+      { "campaign_category", "CampaignCategoryName", str }, { "callid", "CallId", str },
+      { "gmt_deviation", "GMTDeviation", num }, { "disposition_required", "DispositionRequired", bool },
+      { "dnc_period_type", "DNCPeriodType", str }, { "dnc_days", "DNCDays", num }, { "dnc_eod", "DNCEOD", bool },
+      { "customer_dnc_tz_enabled", "CustomerDNCTZEnabled", bool },
+    }, "campaign_id", "mode_name") },
+  { method = "get_screen_pop_data", subtopic = "GetScreenPopData", fields = { CALLID, ACCOUNT }, read = field_values },
+  { method = "get_dnc_business_fields", subtopic = "GetDNCBussField", fields = { CALLID, ACCOUNT }, read = names },
+  { method = "get_business_fields", subtopic = "GetContactDetail", fields = { CALLID, ACCOUNT },
+    read = records({ { "name", "FieldName", str }, { "value", "Value", str }, { "data_type", "DataType", str },
+                     { "format", "Format", str }, { "editable", "Editable", bool } }, "name", "name") },
+  { method = "get_personal_callback_list", subtopic = "GetPersonalCallbackList",
+    fields = { USER, { "from_date", "FromDate", date }, { "to_date", "ToDate", date },
+               { "start", "StartingNoOfRecord", count_string, default = 1 },
+               { "count", "NoofRecords", count_string, default = 50 } },
+    after = function(p) return dates.order(p.from_date, nil, p.to_date, nil, "to_date", "to_date") end,
+    read = records({
+      { "row", "RowNumber", int }, { "campaign_id", "CampaignID", int }, { "contact_id", "ContactID", int },
+      { "mode_id", "ModeID", int }, { "mode_description", "ModeDescription", str }, { "value", "CValue", str },
+      { "start_date", "CallStartDate", str }, { "end_date", "CallEndDate", str },
+      { "start_time", "CallStartTime", str }, { "end_time", "CallEndTime", str },
+    }, "contact_id", "value") },
+  { method = "get_campaign_groups", subtopic = "GetCampaignGroups",
+    fields = { { "user_id", "userID", id_text, optional = true } }, read = campaign_groups },
+  { method = "add_compliance", subtopic = "AddCompliance",
+    fields = {
+      { "value", "Cvalue", id_text }, { "campaign", "Campaign", comments, optional = true },
+      { "campaign_category", "CampaignCategory", comments, optional = true },
+      { "start_date", "Startdate", datetime, optional = true },
+      { "end_date", "EndDate", datetime, optional = true },
+      { "channel_type", "ChannelType", text, default = "VOICE" },
+      { "upload_type", "UploadType", text, default = "DNC" },
+      { "operation", "Operation", text, default = "Append" },
+      { "business_field_dnc", "IsBusinessFieldDNC", boolean, optional = true },
+      { "callback_mode", "CallbackModeID", id, optional = true },
+    },
+    after = function(p)
+      if p.start_date and p.end_date then
+        return dates.order(p.start_date, p.start_date, p.end_date, p.end_date, "end_date", "end_date")
+      end
+      return true
+    end,
+    read = response_text },
+  { method = "get_campaigns_for_mcd_request", subtopic = "GetCampaignsForMCDRequest",
+    fields = {
+      { "ani", "ANI", phone_number },
+      { "dnis", "DNIS", id_text, optional = true },
+      { "lcm_key", "LCMKey", text, optional = true },
+      { "call_type", "CallType", call_type },
+      { "business_field_query", "BusinessFieldQueryToSearch", text, optional = true },
+    },
+    read = records({
+      { "campaign_id", "CampaignId", int }, { "campaign_name", "CampaignName", str },
+      { "contact_id", "ContactID", int }, { "call_type", "CallType", str }, { "agent_id", "AgentID", str },
+      { "mode", "Mode", str }, { "phone_number", "PhoneNo", str }, { "account_number", "AccountNumber", str },
+    }, "campaign_id", "campaign_name") },
+}
+
+M.NAMES = {}
+for i, spec in ipairs(M.CALLS) do M.NAMES[i] = spec.method end
+
+---------------------------------------------------------------------------------------------
+-- Building a request.
+
+local function prepare(spec)
+  spec.known, spec.suggest = {}, {}
+  for _, f in ipairs(spec.fields) do
+    spec.known[f[1]] = true
+    spec.suggest[f[2]:lower()] = f[1]
+  end
+  for _, name in ipairs(spec.lookups or {}) do spec.known[name] = true end
+end
+for _, spec in ipairs(M.CALLS) do prepare(spec) end
+
+-- The caller's arguments as a table: client:m{...}, or positionally in field order
+-- (client:get_callback_modes(callid, account_number)).
+local function arguments(spec, first, ...)
+  if type(first) == "table" then return first end
+  local args, values = {}, { first, ... }
+  for i, f in ipairs(spec.fields) do args[f[1]] = values[i] end
+  return args
+end
+
+-- The request's data table, or nil, err. Nothing is sent before every field is checked.
+function M.build(spec, ...)
+  local args = arguments(spec, ...)
+  for k in pairs(args) do
+    if not spec.known[k] then
+      local hint = type(k) == "string" and spec.suggest[k:lower()]
+      return invalid(tostring(k), "is not a field of " .. spec.method ..
+                                  (hint and " (did you mean '" .. hint .. "'?)" or ""))
+    end
+  end
+  local data, parts = {}, {}
+  for _, f in ipairs(spec.fields) do
+    local name, wire, checker = f[1], f[2], f[3]
+    local v = args[name]
+    if v == nil and type(f.default) == "function" then v = f.default(args) elseif v == nil then v = f.default end
+    if v == nil and not f.optional then return invalid(name, "is required") end
+    if v ~= nil then
+      local value, extra = checker(name, v, args)
+      if value == nil then return nil, extra end
+      data[wire], parts[name] = value, extra
+    end
+  end
+  if spec.after then
+    local ok, err = spec.after(parts)
+    if not ok then return nil, err end
+  end
+  return data
+end
+
+local function failed(err, subtopic, attempts)
+  err.subtopic, err.attempts = subtopic, attempts
+  return nil, err
+end
+
+-- Installs every call as a method of Client (client:set_dnc{...}).
+function M.install(Client)
+  for _, spec in ipairs(M.CALLS) do
+    local subtopic = spec.subtopic
+    Client[spec.method] = function(self, ...)
+      if type(self) ~= "table" or type(self._get) ~= "function" then
+        return failed(err_of(invalid("client", "is missing: call it as client:" .. spec.method .. "(...)")),
+                      subtopic, 0)
+      end
+      local data, err = M.build(spec, ...)
+      if not data then return failed(err, subtopic, 0) end
+      if spec.set then
+        local message
+        message, err = self:_set(subtopic, data, data.callid)
+        if not message then return nil, err end
+        return true
+      end
+      local message, attempts
+      message, err, attempts = self:_get(subtopic, data)
+      if not message then return nil, err end
+      if not spec.read then return true end
+      local out
+      out, err = spec.read(message)
+      if out == nil then return failed(err, subtopic, attempts) end
+      return out
+    end
+  end
+end
+
+return M
