@@ -152,6 +152,37 @@ describe("lcm command", function()
     end)
   end)
 
+  describe("dnc and callback", function()
+    it("set_dnc with --field-name as field_name, true/false as booleans", function()
+      local out, err, rc = lcm_cmd("dnc 12345 --account-number '5|3|1|0|0|44|1' --business-outcome 107" ..
+                                   " --campaign-specific true --agent-comments 'asked twice' " .. url)
+      assert.equal(0, rc, err)
+      assert.equal("call 12345: SetDNC recorded\n", out)
+      local set = s:sets()[1]
+      assert.equal("SetDNC", set.subtopic)
+      assert.same({ "12345", "5|3|1|0|0|44|1", 107, 5, true, "asked twice" },
+                  { set.data.callid, set.data.AccountNumber, set.data.BusinessOutcome, set.data.OutcomeID,
+                    set.data.CampaignSpecificDNC, set.data.AgentComments })
+    end)
+
+    it("set_callback; an invalid or unknown field names its flag, exit 3, nothing sent", function()
+      local args = "callback 12345 --account-number 'A|1' --start-date 21/11/2026 --start-time 14:30" ..
+                   " --end-date 21/11/2026 --callback-mode 1 --user-id 1234 "
+      local _, err, rc = lcm_cmd(args .. "--end-time 15:00 " .. url)
+      assert.equal(0, rc, err)
+      local data = s:sets()[1].data
+      assert.same({ "21/11/2026", "14:30", "15:00", 1 }, { data.StartDate, data.StartTime, data.EndTime,
+                                                            data.CallbackModeId })
+      _, err, rc = lcm_cmd(args .. "--end-time 13:00 " .. url)
+      assert.equal(3, rc)
+      assert.matches("end_time.*%(%-%-end%-time%)", err)
+      _, err, rc = lcm_cmd(args .. "--end-time 15:00 --agent-coments x " .. url)
+      assert.equal(3, rc)
+      assert.matches("agent_coments .*%(%-%-agent%-coments%)", err)
+      assert.equal(1, s:count())
+    end)
+  end)
+
   describe("call", function()
     it("sends any subtopic with JSON data and prints the answer's message", function()
       local out, _, rc = lcm_cmd("call GetCallOutCome '{\"callid\": \"12345\"}' " .. url)

@@ -268,13 +268,16 @@ COMMANDS.set = {
 }
 
 -- dnc and callback: every --field-name VALUE is the method's field_name, so the command
--- follows the typed API (lua/lcm/api.lua) without a second list of its fields.
+-- follows the typed API (lua/lcm/api.lua) without a second list of its fields. A shell
+-- has only strings: the library converts decimal strings itself; true and false become
+-- booleans (campaign_specific...).
+local LITERAL = { ["true"] = true, ["false"] = false }
 local function typed_set(method, subtopic, example)
   return {
     args = "CALLID [--field-name VALUE]...", min = 1, max = 1,
     summary = "client:" .. method .. " (" .. subtopic .. ")",
-    help = "Each --field-name VALUE is the field field_name of client:" .. method .. "{...} (README); for\n" ..
-           "example: " .. example,
+    help = "Each --field-name VALUE is the field field_name of client:" .. method .. "{...} (README, \"The\n" ..
+           "other LCM calls\"); true and false are booleans. For example:\n  " .. example,
     fields = true,
     run = function(ctx)
       local c, err = client(ctx)
@@ -286,6 +289,7 @@ local function typed_set(method, subtopic, example)
       local fields, flag_of = { callid = ctx.args[1] }, {}
       for name, v in pairs(ctx.extra) do
         local field = name:gsub("%-", "_")
+        if LITERAL[v] ~= nil then v = LITERAL[v] end
         fields[field], flag_of[field] = v, name
       end
       local ok
@@ -298,9 +302,10 @@ local function typed_set(method, subtopic, example)
   }
 end
 
-COMMANDS.dnc = typed_set("set_dnc", "SetDNC", "lcm dnc 12345 --account-number '5|3|1|0|0|44|1' --outcome-id 5")
+COMMANDS.dnc = typed_set("set_dnc", "SetDNC", "lcm dnc 12345 --account-number '5|3|1|0|0|44|1' --business-outcome 107")
 COMMANDS.callback = typed_set("set_callback", "SetCallbackWithComments",
-                              "lcm callback 12345 --start-date 21/11/2026 --start-time 14:30 ...")
+  "lcm callback 12345 --account-number 'A|1' --start-date 21/11/2026 --start-time 14:30\n" ..
+  "      --end-date 21/11/2026 --end-time 15:00 --callback-mode 1 --user-id 1234")
 
 COMMANDS.call = {
   args = "SUBTOPIC ['JSON']", min = 1, max = 2,
