@@ -114,14 +114,19 @@ describe("lcm command", function()
                     o[1].AgentComments, o[1].LeadScore, o[1].TargetAmount })
     end)
 
-    it("looks a business outcome name up in the call's outcomes", function()
-      local _, _, rc = lcm_cmd(ARGS .. " --outcome SUCCESS " .. url)
+    it("looks outcome names up in the call's own lists", function()
+      local _, _, rc = lcm_cmd(ARGS:gsub("%-%-call%-outcome 5", "--call-outcome 'answering machine'") ..
+                               " --outcome SUCCESS " .. url)
       assert.equal(0, rc)
-      assert.equal(107, s:outcomes()[1].BusinessOutcome)
+      assert.same({ 107, 7 }, { s:outcomes()[1].BusinessOutcome, s:outcomes()[1].CallOutcome })
       local err
       _, err, rc = lcm_cmd(ARGS .. " --outcome nope " .. url)
       assert.equal(3, rc)
-      assert.matches("no business outcome 'nope' for a MANUAL call %(known: success, Fail%) %(%-%-outcome%)", err)
+      assert.matches("'nope' is not a business outcome for a MANUAL call %(known: success, Fail%) %(%-%-outcome%)", err)
+      _, err, rc = lcm_cmd(ARGS:gsub("%-%-call%-outcome 5", "--call-outcome Dnd") .. " --outcome 107 " .. url)
+      assert.equal(3, rc)
+      assert.matches("'Dnd' is not a telephony outcome for call 12345 %(known: Success, .*DNC.*%) " ..
+                     "%(%-%-call%-outcome%)", err)
       assert.equal(1, #s:outcomes())
     end)
 

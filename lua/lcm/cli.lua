@@ -205,7 +205,7 @@ local SET_FLAGS = {
   { "account", "KEY", "the account number (AccountNumber)", field = "account_number" },
   { "outcome", "NAME|ID", "the business outcome: its ID, or its description for TYPE (--type)",
     field = "business_outcome" },
-  { "call-outcome", "NAME|ID", "the telephony outcome: its ID, or a name of lcm.CALL_OUTCOME (DNC...)",
+  { "call-outcome", "NAME|ID", "the telephony outcome: its ID, or its description for the call (DNC...)",
     field = "call_outcome" },
   { "user", "ID", "the agent's user ID (UserID)", field = "user_id" },
   { "comments", "TEXT", "the agent's comments", field = "agent_comments" },
@@ -227,19 +227,20 @@ for _, o in ipairs(SET_FLAGS) do
   if o.field then SET_FLAG_OF[o.field] = o[1] end
 end
 
--- --outcome NAME: the record of that description in the call's outcome list (the
--- library's list:find), which set_outcome takes as it is.
-local function business_outcome(c, callid, call_type, v)
+-- --outcome NAME and --call-outcome NAME: the ID of the record of that description in
+-- the call's own list (fetch(): get_outcomes, get_call_outcomes; the library's
+-- list:find), so a tenant's own names work. An ID goes through as it is.
+local function by_name(v, fetch, field, what)
   if v == nil or v:match("^%d+$") then return v end
-  local records, err = c:get_outcomes(callid, call_type)
+  local records, err = fetch()
   if not records then return nil, err end
   local rec = records:find(v)
-  if rec then return rec end
+  if rec then return rec.id end
   local names = {}
   for i, r in ipairs(records) do names[i] = tostring(r.description) end
-  return nil, core.error { kind = "invalid", field = "business_outcome",
-                           message = "no business outcome '" .. v .. "' for a " .. call_type .. " call (known: " ..
-                                     table.concat(names, ", ") .. ")" }
+  return nil, core.error { kind = "invalid", field = field,
+                           message = "'" .. v .. "' is not a " .. what ..
+                                     " (known: " .. table.concat(names, ", ") .. ")" }
 end
 
 COMMANDS.set = {
@@ -255,7 +256,14 @@ COMMANDS.set = {
     for _, o in ipairs(SET_FLAGS) do
       if o.field then fields[o.field] = ctx.flags[o[1]] end
     end
-    fields.business_outcome, err = business_outcome(c, callid, ctx.flags.type or lcm.MANUAL, fields.business_outcome)
+    local call_type = ctx.flags.type or lcm.MANUAL
+    local function business() return c:get_outcomes(callid, call_type) end
+    fields.business_outcome, err = by_name(fields.business_outcome, business, "business_outcome",
+                                           "business outcome for a " .. call_type .. " call")
+    if not err then
+      fields.call_outcome, err = by_name(fields.call_outcome, function() return c:get_call_outcomes(callid) end,
+                                         "call_outcome", "telephony outcome for call " .. callid)
+    end
     if err then
       c:close()
       return failed(with_flag(err, SET_FLAG_OF))
