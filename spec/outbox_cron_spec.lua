@@ -3,13 +3,18 @@ local lcm = require "lcm"
 local core = require "lcm.core"
 local sim = require "helpers.sim"
 local seed = require "helpers.seed"
+local helper = require "helpers.outbox"
 
 -- Runs the script with these environment variables (nil: unset); returns its output and
 -- exit status.
 local function flush(env, dir)
   local unset, set = {}, {}
   for _, name in ipairs { "LCM_URL", "LCM_BEARER_TOKEN", "LCM_CA_FILE", "LCM_SOURCE" } do
-    if env[name] then set[#set + 1] = string.format("%s='%s'", name, env[name]) else unset[#unset + 1] = "-u " .. name end
+    if env[name] then
+      set[#set + 1] = string.format("%s='%s'", name, env[name])
+    else
+      unset[#unset + 1] = "-u " .. name
+    end
   end
   local vars = { table.concat(unset, " "), table.concat(set, " ") }
   local p = assert(io.popen(sim.ENV .. "env " .. table.concat(vars, " ") .. " " .. sim.LUA ..
@@ -20,16 +25,12 @@ local function flush(env, dir)
 end
 
 describe("bin/lcm-flush-outbox", function()
+  local t = helper.fixture()
   local s, dir, down
-  setup(function() s = sim.start() end)
-  teardown(function() s:stop() end)
   before_each(function()
-    s:reset()
-    dir = sim.tmpname()
-    assert(os.execute("mkdir -p " .. dir))
-    down = assert(lcm.new { url = "http://127.0.0.1:" .. sim.closed_port() .. "/", outbox = dir, max_attempts = 1 })
+    s, dir = t.sim, t.dir
+    down = assert(lcm.new { url = helper.down_url(), outbox = dir, max_attempts = 1 })
   end)
-  after_each(function() os.execute("rm -rf " .. dir) end)
 
   it("exits 0 when everything was sent, and prints the counts", function()
     down:set_outcome(seed.SET)
@@ -44,7 +45,7 @@ describe("bin/lcm-flush-outbox", function()
   it("exits 3 while records remain, so that cron alerts until LCM takes them", function()
     down:set_outcome(seed.SET)
     down:set_outcome(seed.SET)
-    local out, rc = flush({ LCM_URL = "http://127.0.0.1:" .. sim.closed_port() .. "/api/{subtopic}" }, dir)
+    local out, rc = flush({ LCM_URL = helper.down_url("api/{subtopic}") }, dir)
     assert.equal(3, rc, out)
     assert.matches("remaining 2", out)
   end)

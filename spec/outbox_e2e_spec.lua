@@ -5,19 +5,14 @@ local lcm = require "lcm"
 local core = require "lcm.core"
 local sim = require "helpers.sim"
 local socket = require "socket"
+local helper = require "helpers.outbox"
 
 local APPENDERS, CALLS, FLUSHERS = 4, 30, 2
 
 describe("the outbox, end to end", function()
+  local t = helper.fixture()
   local s, dir
-  setup(function() s = sim.start() end)
-  teardown(function() s:stop() end)
-  before_each(function()
-    s:reset()
-    dir = sim.tmpname()
-    assert(os.execute("mkdir -p " .. dir))
-  end)
-  after_each(function() os.execute("rm -rf " .. dir) end)
+  before_each(function() s, dir = t.sim, t.dir end)
 
   local function start(script)
     local file = dir .. "/" .. sim.tmpname():match("[^/]+$") .. ".lua"

@@ -7,22 +7,9 @@ local outbox = require "lcm.outbox"
 local sim = require "helpers.sim"
 local seed = require "helpers.seed"
 local socket = require "socket"
+local helper = require "helpers.outbox"
 
-local function new_dir(base)
-  local dir = base and (base .. "/lcm-spec-" .. sim.tmpname():match("[^/]+$")) or sim.tmpname()
-  assert(os.execute("mkdir -p " .. dir))
-  return dir
-end
-
-local function file_size(path)
-  local f = io.open(path, "rb")
-  if not f then return 0 end
-  local n = f:seek("end")
-  f:close()
-  return n
-end
-
-local function down_url() return "http://127.0.0.1:" .. sim.closed_port() .. "/" end
+local new_dir, file_size, down_url = helper.new_dir, helper.file_size, helper.down_url
 
 -- A tmpfs of `size` mounted on a fresh directory, or nil and why not.
 local function mount_tmpfs(size)
@@ -158,14 +145,9 @@ describe("an outbox locked by a stuck process", function()
 end)
 
 describe("SIGKILL at random points", function()
+  local t = helper.fixture()
   local s, dir
-  setup(function() s = sim.start() end)
-  teardown(function() s:stop() end)
-  before_each(function()
-    s:reset()
-    dir = new_dir()
-  end)
-  after_each(function() os.execute("rm -rf " .. dir) end)
+  before_each(function() s, dir = t.sim, t.dir end)
 
   local function spawn(script)
     local file = sim.tmpname() .. ".lua"
