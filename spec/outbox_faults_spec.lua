@@ -158,6 +158,50 @@ describe("SIGKILL at random points", function()
     return pid, file
   end
 
+  -- A take killed while it copies outbox.log (48 MiB here, so that a kill lands inside the
+  -- copy) leaves part of a copy in outbox.flushing and outbox.log whole; the next take
+  -- copies it all again after that part, and every record is found.
+  it("of a take in the middle of its copy leaves every record to be found by the next take", function()
+    local SIZE = 16 * 1024 * 1024
+    local big = string.rep("b", SIZE)
+    for i = 1, 3 do assert(core.outbox_append(dir, "outbox.log", "rec " .. i .. " " .. big)) end
+    local log, flushing = dir .. "/outbox.log", dir .. "/outbox.flushing"
+    local total, partial = file_size(log), false
+    for _ = 1, 20 do
+      os.remove(flushing)
+      local pid, file = spawn(string.format("assert(require('lcm.core').outbox_take(%q))", dir))
+      local n
+      repeat
+        socket.sleep(0.001)
+        n = file_size(flushing)
+      until n > 0 or file_size(log) == 0
+      os.execute("kill -9 " .. pid)
+      os.remove(file)
+      socket.sleep(0.05)
+      n = file_size(flushing)
+      if n > 0 and n < total then
+        partial = true
+        break
+      end
+      if file_size(log) == 0 then -- the take finished first: put the records back
+        os.rename(flushing, log)
+      end
+    end
+    assert.is_true(partial, "no kill landed inside a copy in 20 tries")
+    assert.equal(total, file_size(log)) -- not truncated before the copy was whole
+    assert(core.outbox_take(dir))
+    assert.equal(0, file_size(log))
+    local records, corrupt, torn = core.outbox_read(flushing)
+    assert.is_false(torn)
+    assert.is_true(corrupt <= 1)
+    local seen = {}
+    for _, r in ipairs(records) do
+      local i = tonumber(r:match("^rec (%d) "))
+      seen[i] = (seen[i] or 0) + 1
+    end
+    for i = 1, 3 do assert.is_true((seen[i] or 0) >= 1, "record " .. i .. " lost") end
+  end)
+
   it("of appending and flushing processes loses no acknowledged outcome, and records none twice", function()
     local acks = dir .. "/acks"
     local down = down_url()
