@@ -58,8 +58,10 @@ describe("the outbox, end to end", function()
           local counts, err = c:flush_outbox()
           assert(counts, tostring(err))
           if counts.remaining > 0 then print("kept " .. counts.remaining) end
-        until io.open(%q)]], flusher, stop))
+        until io.open(%q) or not io.open(%q) -- stopped, or the spec is gone
+      ]], flusher, stop, dir))
     end
+    finally(function() sim.write(stop, "") end) -- the flushers stop even when this spec fails
     local results = {}
     for i = 1, APPENDERS do
       local text = procs[i]:read("*a")

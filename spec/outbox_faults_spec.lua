@@ -128,7 +128,8 @@ describe("an outbox locked by a stuck process", function()
     local p = assert(io.popen(sim.ENV .. "flock -o " .. path .. " sleep 600 >/dev/null 2>&1 & echo $!"))
     holder = p:read("*l")
     p:close()
-    repeat socket.sleep(0.01) until not select(2, sim.run("flock -n " .. path .. " true"))
+    assert(helper.wait_until(function() return not select(2, sim.run("flock -n " .. path .. " true")) end, 2000),
+           "flock(1) never took the lock")
     local c = assert(lcm.new { url = down_url(), outbox = dir, max_attempts = 1 })
     local _, err = c:set_outcome(seed.SET)
     assert.is_false(err.queued)
@@ -139,7 +140,8 @@ describe("an outbox locked by a stuck process", function()
     assert.same({ "outbox", "ETIMEDOUT" }, { ferr.kind, ferr.code })
     os.execute("kill -9 " .. holder)
     holder = nil
-    repeat socket.sleep(0.01) until select(2, sim.run("flock -n " .. path .. " true"))
+    assert(helper.wait_until(function() return select(2, sim.run("flock -n " .. path .. " true")) end, 2000),
+           "the lock was not released")
     assert.is_true(select(2, c:set_outcome(seed.SET)).queued)
   end)
 end)
@@ -170,15 +172,11 @@ describe("SIGKILL at random points", function()
     for _ = 1, 20 do
       os.remove(flushing)
       local pid, file = spawn(string.format("assert(require('lcm.core').outbox_take(%q))", dir))
-      local n
-      repeat
-        socket.sleep(0.001)
-        n = file_size(flushing)
-      until n > 0 or file_size(log) == 0
+      helper.wait_until(function() return file_size(flushing) > 0 or file_size(log) == 0 end)
       os.execute("kill -9 " .. pid)
       os.remove(file)
       socket.sleep(0.05)
-      n = file_size(flushing)
+      local n = file_size(flushing)
       if n > 0 and n < total then
         partial = true
         break

@@ -211,11 +211,8 @@ describe("outbox files under concurrent and killed writers", function()
       local pid = p:read("*l")
       p:close()
       local start = file_size(path)
-      local n
-      repeat
-        socket.sleep(0.001)
-        n = file_size(path)
-      until n > start + 100 -- past the small record: into the first big one
+      -- past the small record: into the first big one
+      helper.wait_until(function() return file_size(path) > start + 100 end)
       os.execute("kill -9 " .. pid)
       socket.sleep(0.05)
       local _, corrupt

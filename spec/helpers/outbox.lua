@@ -2,6 +2,7 @@
 -- fixture (one lcm-sim for the describe block, a fresh directory for each test).
 local busted = require "busted"
 local sim = require "helpers.sim"
+local socket = require "socket"
 
 local M = {}
 
@@ -23,6 +24,16 @@ end
 -- LCM "down": nothing listens on this port.
 function M.down_url(path)
   return "http://127.0.0.1:" .. sim.closed_port() .. "/" .. (path or "")
+end
+
+-- Polls fn every millisecond until it returns true, at most `tries` times (default 10000):
+-- whether it did. A bound on a wait for another process, not a timed assertion.
+function M.wait_until(fn, tries)
+  for _ = 1, tries or 10000 do
+    if fn() then return true end
+    socket.sleep(0.001)
+  end
+  return false
 end
 
 -- Call inside a describe block: t.sim (reset before each test) and t.dir (fresh for each
