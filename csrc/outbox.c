@@ -165,30 +165,16 @@ static int fail(lua_State *L, const char *what, const char *path, int err)
     return 3;
 }
 
-/* Frames payloads (the strings at Lua indexes first..last) into one malloc'd buffer, so that
- * the file operations that follow need no Lua call. NULL when out of memory. */
-static char *frame(lua_State *L, int first, int last, size_t *len)
+/* Writes the record of payload s[0..n) at out, which has room for n + MAX_HEADER + 1 bytes;
+ * returns its length. Records are framed into malloc'd memory before a file is opened, so
+ * that the file operations that follow need no Lua call. */
+static size_t frame(char *out, const char *s, size_t n)
 {
-    size_t total = 0, off = 0;
-    int i;
-    char *buf;
-    for (i = first; i <= last; i++)
-        total += lua_rawlen(L, i) + MAX_HEADER + 1;
-    buf = malloc(total > 0 ? total : 1);
-    if (buf == NULL)
-        return NULL;
-    for (i = first; i <= last; i++) {
-        size_t n;
-        const char *s = lua_tolstring(L, i, &n);
-        uLong crc = crc32_z(0L, (const Bytef *)s, n);
-        off += (size_t)snprintf(buf + off, MAX_HEADER + 1, MAGIC "%lu %08lx\n", (unsigned long)n,
-                                (unsigned long)crc);
-        memcpy(buf + off, s, n);
-        off += n;
-        buf[off++] = '\n';
-    }
-    *len = off;
-    return buf;
+    uLong crc = crc32_z(0L, (const Bytef *)s, n);
+    size_t off = (size_t)snprintf(out, MAX_HEADER + 1, MAGIC "%lu %08lx\n", (unsigned long)n, (unsigned long)crc);
+    memcpy(out + off, s, n);
+    out[off + n] = '\n';
+    return off + n + 1;
 }
 
 /* core.outbox_append(dir, file, payload) -> true | nil, message, errno name */
@@ -204,8 +190,9 @@ static int outbox_append(lua_State *L)
     luaL_argcheck(L, lua_rawlen(L, 3) < 1000000000u, 3, "payload too long");
     if (!join(path, dir, name))
         return fail(L, "path too long:", dir, ENAMETOOLONG);
-    if ((buf = frame(L, 3, 3, &len)) == NULL)
+    if ((buf = malloc(lua_rawlen(L, 3) + MAX_HEADER + 1)) == NULL)
         return fail(L, "cannot frame a record for", path, ENOMEM);
+    len = frame(buf, lua_tostring(L, 3), lua_rawlen(L, 3));
     fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         err = errno;
@@ -430,8 +417,12 @@ static int outbox_take(lua_State *L)
         if (out < 0) {
             err = errno;
         } else {
+            struct stat was;
+            int fresh = fstat(out, &was) == 0 && was.st_size == 0;
             err = copy_to_end(fd, st.st_size, out, chunk);
             close(out);
+            if (err != 0 && fresh)
+                unlink(flushing); /* as it was: absent */
         }
         if (err == 0 && (sync_dir(dir) != 0 || ftruncate(fd, 0) != 0 || fsync(fd) != 0)) {
             err = errno;
@@ -468,14 +459,19 @@ static int outbox_replace(lua_State *L)
         lua_pushboolean(L, 1);
         return 1;
     }
-    lua_settop(L, 2);
-    luaL_checkstack(L, n, "too many records");
-    for (i = 1; i <= n; i++) { /* onto the stack, for frame(); before any file is open */
+    for (i = 1; i <= n; i++) { /* before any file is open: this may raise */
         lua_rawgeti(L, 2, i);
         luaL_argcheck(L, lua_type(L, -1) == LUA_TSTRING, 2, "records must be strings");
+        len += lua_rawlen(L, -1) + MAX_HEADER + 1;
+        lua_pop(L, 1);
     }
-    if ((buf = frame(L, 3, n + 2, &len)) == NULL)
+    if ((buf = malloc(len)) == NULL)
         return fail(L, "cannot frame records for", flushing, ENOMEM);
+    for (i = 1, len = 0; i <= n; i++) { /* rawgeti of a string neither allocates nor raises */
+        lua_rawgeti(L, 2, i);
+        len += frame(buf + len, lua_tostring(L, -1), lua_rawlen(L, -1));
+        lua_pop(L, 1);
+    }
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         err = errno;

@@ -5,12 +5,9 @@ local core = require "lcm.core"
 local outbox = require "lcm.outbox"
 local sim = require "helpers.sim"
 local seed = require "helpers.seed"
+local helper = require "helpers.outbox"
 
-local function new_dir()
-  local dir = sim.tmpname()
-  assert(os.execute("mkdir -p " .. dir))
-  return dir
-end
+local new_dir = helper.new_dir
 
 -- The framed bytes of one record, as csrc/outbox.c writes them (through a scratch file).
 local function framed(payload)
@@ -21,17 +18,12 @@ local function framed(payload)
   return bytes
 end
 
-local function down_url() return "http://127.0.0.1:" .. sim.closed_port() .. "/" end
+local down_url = helper.down_url
 
 describe("an outbox record", function()
+  local t = helper.fixture()
   local s, dir
-  setup(function() s = sim.start() end)
-  teardown(function() s:stop() end)
-  before_each(function()
-    s:reset()
-    dir = new_dir()
-  end)
-  after_each(function() os.execute("rm -rf " .. dir) end)
+  before_each(function() s, dir = t.sim, t.dir end)
 
   it("holds the exact request body that was sent, and replays it byte for byte", function()
     local down = assert(lcm.new { url = down_url(), outbox = dir, max_attempts = 1 })

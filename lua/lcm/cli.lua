@@ -476,24 +476,36 @@ OUTBOX.list = {
   end,
 }
 
+-- lcm outbox flush is lcm-flush-outbox, whose exit statuses existing cron lines know
+-- (README, "Never lost: the outbox"): its own map of this file's codes.
+local DEAD = 4
+local FLUSH_EXIT = { [OK] = 0, [CRITICAL] = 1, [UNKNOWN] = 2, [WARNING] = 3, [DEAD] = 4 }
+
 OUTBOX.flush = {
-  summary = "replay the queued records (exit 0 when none remain, 1 while some do)",
+  summary = "replay the queued records (exit 0: none left, 1: outbox error, 2: usage, 3: records remain,\n" ..
+            "                4: records went to dead.log or were damaged)",
   run = function(ctx, dir)
     local c, err = client(ctx, { outbox = dir })
     if not c then return failed(err) end
     local counts
     counts, err = c:flush_outbox()
     c:close()
-    if not counts then return failed(err, CRITICAL) end
+    if not counts then return failed(err, err.kind == "invalid" and UNKNOWN or CRITICAL) end
+    if counts.busy then return { code = OK, text = "another flush is running", data = counts } end
     -- What remains is what is queued now: a record queued during the flush counts too.
     local st
     st, err = outbox.records(dir)
     if not st then return failed(err, CRITICAL) end
     counts.remaining = #st.queued
-    local text = counts.busy and "another flush is running; " or ""
-    text = text .. string.format("sent %d, failed %d (see dead.log), remaining %d, damaged %d",
-                                 counts.sent, counts.failed, counts.remaining, counts.corrupt)
-    return { code = counts.remaining > 0 and WARNING or OK, text = text, data = counts }
+    local text = string.format("sent %d, failed %d (see dead.log), remaining %d, damaged %d",
+                               counts.sent, counts.failed, counts.remaining, counts.corrupt)
+    local code = OK
+    if counts.remaining > 0 then
+      code = WARNING
+    elseif counts.failed > 0 or counts.corrupt > 0 then
+      code = DEAD
+    end
+    return { code = code, text = text, data = counts }
   end,
 }
 
@@ -509,6 +521,7 @@ OUTBOX["requeue-dead"] = {
 
 COMMANDS.outbox = {
   args = "status|list|flush|requeue-dead [DIR]", min = 1, max = 2,
+  exits = function(args) return args[1] == "flush" and FLUSH_EXIT or nil end,
   summary = "the outbox: Sets queued while LCM could not be reached",
   help = "DIR defaults to the configured outbox (--outbox, LCM_OUTBOX, outbox in the config file).\n" ..
          "  status        " .. OUTBOX.status.summary .. "\n" ..
@@ -602,11 +615,13 @@ function M.main(args)
   end
   local rest = {}
   for i = 2, #args do rest[#rest + 1] = args[i] end
+  local exits = cmd.exits and cmd.exits(rest)
+  local function exit(code) return exits and exits[code] or code end
   local ctx = { name = name, cmd = cmd, flags = {} }
   local flags, positional, extra = parse(cmd, rest)
   if not flags then
     print_result(ctx, failed(positional))
-    return UNKNOWN
+    return exit(UNKNOWN)
   end
   ctx.flags, ctx.args, ctx.extra = flags, positional, extra
   if flags.help then
@@ -616,12 +631,12 @@ function M.main(args)
   local ok, err = arity(cmd, positional)
   if not ok then
     print_result(ctx, failed(err))
-    return UNKNOWN
+    return exit(UNKNOWN)
   end
   local ran, r = pcall(cmd.run, ctx)
   if not ran then r = { code = CRITICAL, err = "internal error: " .. tostring(r) } end
   print_result(ctx, r)
-  return r.code
+  return exit(r.code)
 end
 
 return M

@@ -15,6 +15,7 @@ local M = {}
 
 local VERSION = "3"
 local KEY = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
+local ABOUT_RECORD = { rejected = true, lcm = true, invalid = true } -- error kinds
 local FIELDS = { "subtopic", "key", "callid", "queued_at", "error", "body", "raw", "dead_at", "dead_error" }
 
 local function escape(s)
@@ -114,7 +115,9 @@ end
 
 -- An error of kind outbox from a core.outbox_* failure (message, errno name).
 local function outbox_error(message, code)
-  return core.error { kind = "outbox", code = code, message = "outbox: " .. tostring(message) }
+  message = tostring(message)
+  if code and message:sub(1, #code + 2) == code .. ": " then message = message:sub(#code + 3) end
+  return core.error { kind = "outbox", code = code, message = message }
 end
 
 -- Queues one Set request (rec = { subtopic =, body =, key =, callid = }, see
@@ -145,7 +148,11 @@ local function replay(client, payload)
   local ran, message, err = pcall(client._replay, client, req)
   if not ran then return "dead", "cannot be replayed: " .. tostring(message), rec end
   if message then return "sent" end
-  if err.retryable or err.recorded == "unknown" then return "keep" end
+  -- Only an answer about this record sends it to dead.log: LCM refused it, or this code
+  -- does. Anything else (a TLS or proxy setup, a 401, an answer that says nothing) keeps
+  -- it, and the queue behind it, for the next flush: a misconfigured flusher must not
+  -- empty the outbox into dead.log.
+  if err.retryable or err.recorded == "unknown" or not ABOUT_RECORD[err.kind] then return "keep" end
   return "dead", tostring(err), rec
 end
 
