@@ -78,6 +78,14 @@ local DEFAULT_FIXTURES = {
       Campaigns = { { ID = "testcamp", Pct = "100", Status = "EXECUTING" } },
       Agents = { { ID = "testagent", Name = "Test Agent" } } },
   },
+  download_contacts = { -- GetDownload(All)ContactsForDialing (from the pages' tables: samples cut off)
+    { PhoneNumber = "6491462346", AccountNumber = "34|3|550|0|0|44|59", CampaignId = "34", CampaignGroup = "Manual",
+      CampaignGroupID = 3, CampaignKey = "34", ContactStrategyName = "Default", Mode = "Home", ContactId = "550",
+      ExpiryTime = "", CallbackTime = "", CallType = "Regular", Consent = "true" },
+    { PhoneNumber = "6591462346", AccountNumber = "34|3|551|0|0|44|60", CampaignId = "34", CampaignGroup = "Manual",
+      CampaignGroupID = 3, CampaignKey = "34", ContactStrategyName = "Default", Mode = "Mobile", ContactId = "551",
+      ExpiryTime = "", CallbackTime = "", CallType = "Regular", Consent = "true" },
+  },
   compliance_status = "Success", -- AddCompliance's answer (the page's sample is cut off)
   mcd_campaigns = { -- GetCampaignsForMCDRequest (from the page's table)
     { CampaignId = "1", CampaignName = "Collections", ContactID = 1001, CallType = "Regular", AgentID = "",
@@ -166,7 +174,7 @@ end
 function subtopics.GetCallOutCome(data)
   local _, err = check_callid(data)
   if err then return err end
-  return answer("CallOutcome", { response = state.fixtures.call_outcomes })
+  return answer("CallOutCome", { callid = data.callid, response = state.fixtures.call_outcomes }) -- the sample's
 end
 
 function subtopics.SetBusinessOutcomeWithCallOutcome(data, req)
@@ -302,9 +310,11 @@ function subtopics.GetPersonalCallbackList(data)
   local err = check_types(data, { { "UserID", is_string }, { "FromDate", is_date }, { "ToDate", is_date },
                                   { "StartingNoOfRecord", is_string }, { "NoofRecords", is_string } })
   if err then return err end
-  local first, n = tonumber(data.StartingNoOfRecord), tonumber(data.NoofRecords)
+  local all = state.fixtures.personal_callbacks
+  local first, n = tonumber(data.StartingNoOfRecord) or 1, tonumber(data.NoofRecords) or 0
   local page = {}
-  for i = first or 1, (first or 1) + (n or 0) - 1 do page[#page + 1] = state.fixtures.personal_callbacks[i] end
+  -- Bounded by the fixtures: a request for 10^15 records must not hold the handler's lock.
+  for i = math.max(1, first), math.min(#all, first + n - 1) do page[#page + 1] = all[i] end
   return answer("PersonalCallbackList", { response = page })
 end
 
@@ -312,6 +322,24 @@ function subtopics.GetCampaignGroups(data)
   local err = check_types(data, { { "userID", optional(is_string) } })
   if err then return err end
   return answer("SetCampaignGroup", { response = { CampaignGroups = state.fixtures.campaign_groups } })
+end
+
+local DOWNLOAD = { { "CampaignGroup", is_string }, { "NumberOfContactsRequired", is_string }, { "Consent", is_string },
+                   { "AgentID", is_string }, { "ReservedContacts", is_string } }
+
+function subtopics.GetDownloadContactsForDialing(data)
+  local err = check_types(data, DOWNLOAD)
+  if err then return err end
+  return answer("DownloadContactsForDialing", { response = state.fixtures.download_contacts[1] or {} })
+end
+
+function subtopics.GetDownloadAllContactsForDialing(data)
+  local err = check_types(data, DOWNLOAD)
+  if err then return err end
+  local contacts = {}
+  local all = state.fixtures.download_contacts
+  for i = 1, math.min(#all, tonumber(data.NumberOfContactsRequired) or 0) do contacts[i] = all[i] end
+  return answer("DownloadAllContactsForDialing", { response = { Contacts = contacts, RequestFailureReason = "" } })
 end
 
 function subtopics.AddCompliance(data, req)

@@ -186,6 +186,26 @@ local CASES = {
                   { g.type, g.status, g.campaigns:find("testcamp").pct, g.agents:find("testagent").name })
     end,
   },
+  get_download_contacts_for_dialing = {
+    args = { campaign_group = "Manual", agent_id = "testagent", consent = true },
+    wire = { CampaignGroup = "Manual", NumberOfContactsRequired = "1", Consent = "true", AgentID = "testagent",
+             ReservedContacts = "false" },
+    result = function(c)
+      assert.same({ "6491462346", "34|3|550|0|0|44|59", 34, 550, "Home", true },
+                  { c.phone_number, c.account_number, c.campaign_id, c.contact_id, c.mode, c.consent })
+    end,
+  },
+  get_download_all_contacts = {
+    args = { campaign_group = "Manual", count = "2", agent_id = "testagent", reserved = "true" },
+    wire = { CampaignGroup = "Manual", NumberOfContactsRequired = "2", Consent = "false", AgentID = "testagent",
+             ReservedContacts = "true" },
+    result = function(list)
+      assert.same({ 2, "", 3, "Default" }, { #list, list.failure_reason, list[1].campaign_group_id,
+                                              list[1].contact_strategy })
+      assert.equal("Mobile", list:find("6591462346").mode)
+      assert.equal(list[2], list:find(551))
+    end,
+  },
   add_compliance = {
     args = { value = 2020, campaign = "", start_date = "07/09/2020 07:33",
              end_date = { year = 2021, month = 9, day = 8, hour = 7, min = 33 }, business_field_dnc = false },
@@ -247,7 +267,7 @@ describe("typed calls", function()
       assert.equal("function", type(lcm[spec.method]))
     end
     for name in pairs(CASES) do assert.truthy(spec_of(name), name) end
-    assert.equal(24, n)
+    assert.equal(26, n)
   end)
 
   describe("happy path", function()
@@ -271,6 +291,36 @@ describe("typed calls", function()
         end
       end)
     end
+
+    -- The raw envelope, past the client (which reads only `message`): lcm-sim answers with the
+    -- subtopic the page's sample shows (api.ANSWER_SUBTOPIC).
+    for _, spec in ipairs(api.CALLS) do
+      it("lcm-sim answers " .. spec.subtopic .. " with " .. api.ANSWER_SUBTOPIC[spec.subtopic], function()
+        local body = cjson.encode { channel = "LCM", topic = "WebService", subtopic = spec.subtopic, source = "spec",
+                                    data = CASES[spec.method].wire }
+        local out = sim.run("curl -s --data-binary @" .. s:_file(body) .. " " .. s.base .. "/api/" .. spec.subtopic)
+        local env = cjson.decode(out)
+        assert.same({ "LCM", "WebService", api.ANSWER_SUBTOPIC[spec.subtopic] },
+                    { env.channel, env.topic, env.subtopic })
+        assert.equal("table", type(env.message))
+      end)
+    end
+
+    it("lists answer find(nil) with nil, also when a record lacks its ID", function()
+      local list = assert(client:get_download_all_contacts { campaign_group = "Manual", agent_id = "a", count = 2 })
+      list[1].contact_id = nil
+      assert.is_nil(list:find(nil))
+      assert.is_nil(assert(client:get_callback_modes("12345", ACCOUNT)):find(nil))
+    end)
+
+    it("lcm-sim pages what it has, however many records are asked for", function()
+      local list = assert(client:get_download_all_contacts { campaign_group = "Manual", agent_id = "a",
+                                                             count = 2 ^ 53 })
+      assert.equal(2, #list)
+      list = assert(client:get_personal_callback_list { user_id = "a", from_date = "01/03/2026",
+                                                        to_date = "31/03/2026", start = 2, count = 2 ^ 53 })
+      assert.same({ 1, 1002 }, { #list, list[1].contact_id })
+    end)
 
     it("takes the arguments of a call positionally too, in field order", function()
       local modes = assert(client:get_callback_modes("12345", ACCOUNT))
@@ -375,6 +425,7 @@ describe("typed calls", function()
     local ACCEPTED = {
       CampaignSpecificDNC = { ["a boolean"] = true }, isPhoneNoDNC = { ["a boolean"] = true },
       DeleteOtherModes = { ["a boolean"] = true }, IsBusinessFieldDNC = { ["a boolean"] = true },
+      Consent = { ["a boolean"] = true }, ReservedContacts = { ["a boolean"] = true },
       LeadScore = { ["a huge number"] = true }, TargetAmount = { ["a huge number"] = true },
     }
 
@@ -417,6 +468,7 @@ describe("typed calls", function()
       assert.truthy(err.message:find("did you mean 'callback_mode'", 1, true), err.message)
       refused("colour", client:get_callback_modes { callid = "12345", account_number = ACCOUNT, colour = "red" })
       refused("callid", client:get_callback_modes())
+      refused("arguments", client:get_callback_modes("12345", ACCOUNT, "extra"))
     end)
 
     it("dates: impossible dates and an end before its start are refused, naming the field", function()
@@ -436,6 +488,10 @@ describe("typed calls", function()
       refused("block_end", client:set_dnc(dnc))
       dnc.block_end, dnc.block_start = nil, "01/03/2026"
       refused("block_start", client:set_dnc(dnc))
+      refused("end_date", client:add_compliance { value = "1", start_date = "02/01/2026 00:00",
+                                                  end_date = "01/01/2026 23:59" })
+      refused("to_date", client:get_personal_callback_list { user_id = "a", from_date = "02/03/2026",
+                                                             to_date = "01/03/2026" })
     end)
 
     it("set_contact_business_fields names the bad entry of its list", function()
@@ -446,6 +502,13 @@ describe("typed calls", function()
       refused("fields[2]", client:set_contact_business_fields(args))
       args.fields = { { value = "Test" } }
       refused("fields[1].name", client:set_contact_business_fields(args))
+    end)
+
+    it("get_download_contacts_for_dialing fetches one contact: a count other than 1 is refused", function()
+      refused("count", client:get_download_contacts_for_dialing { campaign_group = "Manual", agent_id = "a",
+                                                                  count = 2 })
+      refused("consent", client:get_download_all_contacts { campaign_group = "Manual", agent_id = "a", count = 2,
+                                                            consent = "yes" })
     end)
 
     it("a phone number with a leading 0 is refused: LCM's Number would drop it", function()
@@ -531,7 +594,8 @@ describe("typed calls", function()
                     GetCampaignsForMCDRequest = "ANI", SetContactBusinessFields = "businessField",
                     SetPersonalCallbackWithComments = "CallbackModeID", SetBusinessOutcomeWithCallback = "OutcomeId",
                     SetNewModeNumber = "DeleteOtherModes", GetPersonalCallbackList = "FromDate",
-                    GetCampaignGroups = "userID", AddCompliance = "Cvalue" }
+                    GetCampaignGroups = "userID", AddCompliance = "Cvalue",
+                    GetDownloadContactsForDialing = "Consent", GetDownloadAllContactsForDialing = "CampaignGroup" }
     for _, spec in ipairs(api.CALLS) do
       local wire = FIRST[spec.subtopic] or (spec.subtopic == "GetCallOutCome" and "callid") or "AccountNumber"
       it("lcm-sim answers " .. spec.subtopic .. " with " .. wire .. " of the wrong type with WS_Error", function()
@@ -570,6 +634,17 @@ describe("typed calls", function()
                   { list == nil and err.kind, err.code, err.subtopic })
       hostile({ response = { CampaignGroups = {} } }, "SetCampaignGroup")
       assert.equal(0, #assert(client:get_campaign_groups()))
+      local download = { campaign_group = "Manual", agent_id = "a", count = 2 }
+      hostile({ response = { Contacts = "none", RequestFailureReason = "" } }, "DownloadAllContactsForDialing")
+      list, err = client:get_download_all_contacts(download)
+      assert.same({ "protocol", "BAD_RESPONSE" }, { list == nil and err.kind, err.code })
+      hostile({ response = { RequestFailureReason = "No contacts in Manual" } }, "DownloadAllContactsForDialing")
+      list = assert(client:get_download_all_contacts(download))
+      assert.same({ 0, "No contacts in Manual" }, { #list, list.failure_reason })
+      hostile({ response = "none" }, "DownloadContactsForDialing")
+      download.count = nil
+      list, err = client:get_download_contacts_for_dialing(download)
+      assert.same({ "protocol", "BAD_RESPONSE" }, { list == nil and err.kind, err.code })
       hostile({ response = true }, "AddComplianceResponse")
       list, err = client:add_compliance { value = "2020" }
       assert.same({ "protocol", "BAD_RESPONSE" }, { list == nil and err.kind, err.code })

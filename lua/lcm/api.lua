@@ -171,6 +171,21 @@ local function count_string(f, v)
   return string.format("%d", n)
 end
 
+-- GetDownloadContactsForDialing fetches exactly one contact: its count can only be 1.
+local function one(f, v)
+  local n, err = count_string(f, v)
+  if not n then return nil, err end
+  if n ~= "1" then return invalid(f, "must be 1: this call fetches one contact (see get_download_all_contacts)") end
+  return n
+end
+
+-- A yes/no the page types as a String: true, false, "true" or "false", sent as "true"/"false".
+local function flag_string(f, v)
+  if v == "true" or v == "false" then return v end
+  if type(v) ~= "boolean" then return invalid(f, "must be true or false") end
+  return tostring(v)
+end
+
 local function date(f, v) return dates.date(f, v) end
 local function time(f, v) return dates.time(f, v) end
 local function datetime(f, v) return dates.datetime(f, v) end
@@ -229,12 +244,20 @@ local function response_list(message)
   return response
 end
 
+-- One wire record as { record key = converted value, raw = the record }.
+local function convert(raw, keys)
+  local rec = { raw = raw }
+  for _, k in ipairs(keys) do rec[k[1]] = k[3](field(raw, k[2])) end
+  return rec
+end
+
 -- A list reader: `keys` are { record key, wire key, converter }; `find(x)` matches x
 -- against the record's `id_key` (107 and "107" alike) or its `name_key` ignoring case.
 local function records(keys, id_key, name_key)
   local List = {}
   List.__index = List
   function List:find(x)
+    if x == nil then return nil end -- not the first record that lacks an ID
     local want, text_ = int(x), type(x) == "string" and x:lower() or nil
     for _, rec in ipairs(self) do
       local name = rec[name_key]
@@ -248,9 +271,7 @@ local function records(keys, id_key, name_key)
     local list = setmetatable({}, List)
     for i, raw in ipairs(response) do
       if type(raw) ~= "table" then return protocol("record " .. i .. " is not an object") end
-      local rec = { raw = raw }
-      for _, k in ipairs(keys) do rec[k[1]] = k[3](field(raw, k[2])) end
-      list[i] = rec
+      list[i] = convert(raw, keys)
     end
     return list
   end
@@ -311,6 +332,34 @@ local function campaign_groups(message)
   return list
 end
 
+-- The manual-dial contacts of GetDownloadContactsForDialing (message.response, one contact)
+-- and GetDownloadAllContactsForDialing (message.response.Contacts, with RequestFailureReason).
+local CONTACT = {
+  { "phone_number", "PhoneNumber", str }, { "account_number", "AccountNumber", str },
+  { "campaign_id", "CampaignId", int }, { "campaign_group", "CampaignGroup", str },
+  { "campaign_group_id", "CampaignGroupID", int }, { "campaign_key", "CampaignKey", str },
+  { "contact_strategy", "ContactStrategyName", str }, { "mode", "Mode", str }, { "contact_id", "ContactId", int },
+  { "expiry_time", "ExpiryTime", str }, { "callback_time", "CallbackTime", str }, { "call_type", "CallType", str },
+  { "consent", "Consent", bool },
+}
+local CONTACTS = records(CONTACT, "contact_id", "phone_number")
+
+local function one_contact(message)
+  local response = field(message, "response")
+  if type(response) ~= "table" then return protocol("the answer's message.response is not an object") end
+  return convert(response, CONTACT)
+end
+
+local function all_contacts(message)
+  local response = field(message, "response")
+  if type(response) ~= "table" then return protocol("the answer's message.response is not an object") end
+  local contacts = field(response, "Contacts")
+  local list, err = CONTACTS({ response = contacts == nil and {} or contacts })
+  if not list then return nil, err end
+  list.failure_reason = str(field(response, "RequestFailureReason"))
+  return list
+end
+
 -- AddCompliance: message.response is the update status, a string.
 local function response_text(message)
   local response = field(message, "response")
@@ -347,6 +396,15 @@ local function callback_fields(mode, ...)
   return fields
 end
 
+-- Two optional date-and-time fields: the end, when both are given, must not be before the start.
+local function datetime_range(start_name, end_name)
+  return function(p)
+    local a, b = p[start_name], p[end_name]
+    if a and b then return dates.order(a, a, b, b, end_name, end_name) end
+    return true
+  end
+end
+
 local function callback_order(p)
   return dates.order(p.start_date, p.start_time, p.end_date, p.end_time, "end_date", "end_time")
 end
@@ -370,12 +428,7 @@ M.CALLS = {
       { "target_amount", "TargetAmount", number, optional = true },
       { "campaign_category_id", "DNCCampaignCategoryID", id_text, optional = true },
     },
-    after = function(p)
-      if p.block_start and p.block_end then
-        return dates.order(p.block_start, p.block_start, p.block_end, p.block_end, "block_end", "block_end")
-      end
-      return true
-    end },
+    after = datetime_range("block_start", "block_end") },
   { method = "set_callback", subtopic = "SetCallbackWithComments", set = true,
     fields = callback_fields("CallbackModeId"), after = callback_order },
   { method = "set_personal_callback", subtopic = "SetPersonalCallbackWithComments", set = true,
@@ -402,20 +455,28 @@ M.CALLS = {
   { method = "set_contact_business_fields", subtopic = "SetContactBusinessFields", set = true,
     fields = { CALLID, ACCOUNT, { "agent_id", "AgentID", id_text }, { "fields", "businessField", business_fields } } },
   { method = "send_agent_state", subtopic = "SendAgentState",
+    answer = "SendAgentState",
     fields = { { "agent_id", "agentID", id_text }, { "agent_state", "agentState", text } } },
-  { method = "get_call_outcomes", subtopic = "GetCallOutCome", fields = { CALLID }, read = outcomes.from_message },
-  { method = "get_business_outcomes", subtopic = "GetBusinessOutCome", fields = { CALLID, ACCOUNT },
+  { method = "get_call_outcomes", subtopic = "GetCallOutCome",
+    answer = "CallOutCome", fields = { CALLID }, read = outcomes.from_message },
+  { method = "get_business_outcomes", subtopic = "GetBusinessOutCome",
+    answer = "BusinessOutCome", fields = { CALLID, ACCOUNT },
     read = outcomes.from_message },
-  { method = "get_bo_group_parent", subtopic = "GetBOGroupParent", fields = { CALLID, ACCOUNT },
+  { method = "get_bo_group_parent", subtopic = "GetBOGroupParent",
+    answer = "BOGroupParent", fields = { CALLID, ACCOUNT },
     read = records({ { "id", "ParentId", int }, { "name", "ParentName", str }, { "campaign_key", "CampaignKey", str } },
                    "id", "name") },
   { method = "get_business_outcome_parent", subtopic = "GetBusinessOutcomeParent",
+    answer = "BusinessOutcomeParent",
     fields = { CALLID, ACCOUNT, { "parent_id", "ParentBusinessOutcomeId", id_string } }, read = outcomes.from_message },
-  { method = "get_callback_modes", subtopic = "GetCallBackModes", fields = { CALLID, ACCOUNT },
+  { method = "get_callback_modes", subtopic = "GetCallBackModes",
+    answer = "CallBackModes", fields = { CALLID, ACCOUNT },
     read = records(MODE, "id", "description") },
-  { method = "get_campaign_modes", subtopic = "GetCampaignModes", fields = { CALLID, ACCOUNT },
+  { method = "get_campaign_modes", subtopic = "GetCampaignModes",
+    answer = "CampaignModes", fields = { CALLID, ACCOUNT },
     read = records(MODE, "id", "description") },
-  { method = "get_mode_information", subtopic = "GetModeInformation", fields = { CALLID, ACCOUNT },
+  { method = "get_mode_information", subtopic = "GetModeInformation",
+    answer = "GetModeInformationResult", fields = { CALLID, ACCOUNT },
     read = records({
       { "campaign_id", "CampaignId", int }, { "mode_name", "ModeName", str }, { "contact_id", "ContactID", int },
       { "timezone", "Timezone", str }, { "contact_number", "ContactNumber", str },
@@ -424,12 +485,16 @@ M.CALLS = {
       { "dnc_period_type", "DNCPeriodType", str }, { "dnc_days", "DNCDays", num }, { "dnc_eod", "DNCEOD", bool },
       { "customer_dnc_tz_enabled", "CustomerDNCTZEnabled", bool },
     }, "campaign_id", "mode_name") },
-  { method = "get_screen_pop_data", subtopic = "GetScreenPopData", fields = { CALLID, ACCOUNT }, read = field_values },
-  { method = "get_dnc_business_fields", subtopic = "GetDNCBussField", fields = { CALLID, ACCOUNT }, read = names },
-  { method = "get_business_fields", subtopic = "GetContactDetail", fields = { CALLID, ACCOUNT },
+  { method = "get_screen_pop_data", subtopic = "GetScreenPopData",
+    answer = "ScreenPopData", fields = { CALLID, ACCOUNT }, read = field_values },
+  { method = "get_dnc_business_fields", subtopic = "GetDNCBussField",
+    answer = "DNCBussField", fields = { CALLID, ACCOUNT }, read = names },
+  { method = "get_business_fields", subtopic = "GetContactDetail",
+    answer = "ContactDetail", fields = { CALLID, ACCOUNT },
     read = records({ { "name", "FieldName", str }, { "value", "Value", str }, { "data_type", "DataType", str },
                      { "format", "Format", str }, { "editable", "Editable", bool } }, "name", "name") },
   { method = "get_personal_callback_list", subtopic = "GetPersonalCallbackList",
+    answer = "PersonalCallbackList",
     fields = { USER, { "from_date", "FromDate", date }, { "to_date", "ToDate", date },
                { "start", "StartingNoOfRecord", count_string, default = 1 },
                { "count", "NoofRecords", count_string, default = 50 } },
@@ -441,8 +506,22 @@ M.CALLS = {
       { "start_time", "CallStartTime", str }, { "end_time", "CallEndTime", str },
     }, "contact_id", "value") },
   { method = "get_campaign_groups", subtopic = "GetCampaignGroups",
+    answer = "SetCampaignGroup",
     fields = { { "user_id", "userID", id_text, optional = true } }, read = campaign_groups },
+  { method = "get_download_contacts_for_dialing", subtopic = "GetDownloadContactsForDialing",
+    answer = "DownloadContactsForDialing",
+    fields = { { "campaign_group", "CampaignGroup", text }, { "count", "NumberOfContactsRequired", one, default = 1 },
+               { "consent", "Consent", flag_string, default = false }, { "agent_id", "AgentID", id_text },
+               { "reserved", "ReservedContacts", flag_string, default = false } },
+    read = one_contact },
+  { method = "get_download_all_contacts", subtopic = "GetDownloadAllContactsForDialing",
+    answer = "DownloadAllContactsForDialing",
+    fields = { { "campaign_group", "CampaignGroup", text }, { "count", "NumberOfContactsRequired", count_string },
+               { "consent", "Consent", flag_string, default = false }, { "agent_id", "AgentID", id_text },
+               { "reserved", "ReservedContacts", flag_string, default = false } },
+    read = all_contacts },
   { method = "add_compliance", subtopic = "AddCompliance",
+    answer = "AddComplianceResponse",
     fields = {
       { "value", "Cvalue", id_text }, { "campaign", "Campaign", comments, optional = true },
       { "campaign_category", "CampaignCategory", comments, optional = true },
@@ -454,14 +533,9 @@ M.CALLS = {
       { "business_field_dnc", "IsBusinessFieldDNC", boolean, optional = true },
       { "callback_mode", "CallbackModeID", id, optional = true },
     },
-    after = function(p)
-      if p.start_date and p.end_date then
-        return dates.order(p.start_date, p.start_date, p.end_date, p.end_date, "end_date", "end_date")
-      end
-      return true
-    end,
-    read = response_text },
+    after = datetime_range("start_date", "end_date"), read = response_text },
   { method = "get_campaigns_for_mcd_request", subtopic = "GetCampaignsForMCDRequest",
+    answer = "SetCampaignsForMCDResponse",
     fields = {
       { "ani", "ANI", phone_number },
       { "dnis", "DNIS", id_text, optional = true },
@@ -477,7 +551,13 @@ M.CALLS = {
 }
 
 M.NAMES = {}
-for i, spec in ipairs(M.CALLS) do M.NAMES[i] = spec.method end
+-- Request subtopic -> the answer's subtopic as the page's sample spells it (a Set... is
+-- answered by Set...Result). Answers are compared ignoring case.
+M.ANSWER_SUBTOPIC = {}
+for i, spec in ipairs(M.CALLS) do
+  M.NAMES[i] = spec.method
+  M.ANSWER_SUBTOPIC[spec.subtopic] = spec.answer or spec.subtopic .. "Result"
+end
 
 ---------------------------------------------------------------------------------------------
 -- Building a request.
@@ -496,6 +576,10 @@ for _, spec in ipairs(M.CALLS) do prepare(spec) end
 -- (client:get_callback_modes(callid, account_number)).
 local function arguments(spec, first, ...)
   if type(first) == "table" then return first end
+  local n = select("#", ...) + 1
+  if n > #spec.fields then
+    return invalid("arguments", "are too many: " .. spec.method .. " takes " .. #spec.fields .. " at most")
+  end
   local args, values = {}, { first, ... }
   for i, f in ipairs(spec.fields) do args[f[1]] = values[i] end
   return args
@@ -503,7 +587,8 @@ end
 
 -- The request's data table, or nil, err. Nothing is sent before every field is checked.
 function M.build(spec, ...)
-  local args = arguments(spec, ...)
+  local args, err = arguments(spec, ...)
+  if not args then return nil, err end
   for k in pairs(args) do
     if not spec.known[k] then
       local hint = type(k) == "string" and spec.suggest[k:lower()]
@@ -524,7 +609,8 @@ function M.build(spec, ...)
     end
   end
   if spec.after then
-    local ok, err = spec.after(parts)
+    local ok
+    ok, err = spec.after(parts)
     if not ok then return nil, err end
   end
   return data
