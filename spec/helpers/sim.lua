@@ -28,7 +28,16 @@ function M.start(opts)
   local cert = opts.tls == true and M.certificate() or opts.tls
   local s = assert(lcm_sim.start { fixtures = opts.fixtures, tls = cert })
   s.cert = cert
+  s._file = M.file -- s:_file(body), as specs written before lcm.sim call it
   return s
+end
+
+-- A temporary file holding body (for curl --data-binary @file); M.file(body) or s:_file(body).
+function M.file(first, body)
+  if body == nil then body = first end
+  local name = tmpname()
+  write(name, body)
+  return name
 end
 
 -- A self-signed certificate for 127.0.0.1 and localhost, made once per test run.
