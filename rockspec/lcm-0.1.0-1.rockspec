@@ -33,11 +33,15 @@ build = {
       ["lcm"] = "lua/lcm/init.lua",
       ["lcm.api"] = "lua/lcm/api.lua",
       ["lcm.check"] = "lua/lcm/check.lua",
+      ["lcm.cli"] = "lua/lcm/cli.lua",
       ["lcm.client"] = "lua/lcm/client.lua",
+      ["lcm.config"] = "lua/lcm/config.lua",
       ["lcm.dates"] = "lua/lcm/dates.lua",
       ["lcm.outbox"] = "lua/lcm/outbox.lua",
       ["lcm.outcomes"] = "lua/lcm/outcomes.lua",
       ["lcm.retry"] = "lua/lcm/retry.lua",
+      ["lcm.sim"] = "lua/lcm/sim.lua",
+      ["lcm.suggest"] = "lua/lcm/suggest.lua",
       ["lcm.core"] = {
          sources = { "csrc/core.c", "csrc/codec.c", "csrc/error.c", "csrc/http.c", "csrc/outbox.c", "csrc/sys.c" },
          defines = { 'LCM_VERSION="0.1.0"', "_DEFAULT_SOURCE" },
@@ -46,6 +50,7 @@ build = {
          libraries = { "curl", "z", "dl", "pthread" },
       },
    },
+   install = { bin = { lcm = "bin/lcm", ["lcm-flush-outbox"] = "bin/lcm-flush-outbox" } },
 }
 test_dependencies = { "busted" }
 test = { type = "busted" }

@@ -426,4 +426,26 @@ describe("the installed lcm command (make install)", function()
     os.execute("rm -rf " .. dest)
     s:stop()
   end)
+
+  it("luarocks make installs lcm, and the modules the command and the default client need", function()
+    local s = sim.start()
+    local tree, src = sim.tmpname(), sim.tmpname()
+    local out, ok = sim.run("mkdir -p " .. src .. " && git ls-files -z | xargs -0 cp --parents -t " .. src ..
+                            " && cd " .. src ..
+                            " && luarocks --lua-version 5.4 make --deps-mode=none --tree " .. tree ..
+                            " rockspec/lcm-" .. lcm._VERSION .. "-1.rockspec")
+    os.execute("rm -rf " .. src)
+    assert.is_true(ok, out)
+    local path = "cd / && eval \"$(luarocks --lua-version 5.4 path --tree " .. tree .. ")\" && "
+    local _, rc
+    out, _, rc = sh(sim.ENV .. path .. tree .. "/bin/lcm ping --url '" .. s.url .. "'")
+    assert.equal(0, rc, out)
+    out, _, rc = sh(sim.ENV .. path .. "LCM_URL='" .. s.url .. "' LCM_SOURCE=rock lua5.4 -e " ..
+                    "'print(#assert(require(\"lcm\").get_outcomes(\"12345\", \"MANUAL\")))'")
+    os.execute("rm -rf " .. tree)
+    assert.equal(0, rc, out)
+    assert.equal("2\n", out)
+    assert.equal("rock", json(s:requests()[2].body).source)
+    s:stop()
+  end)
 end)
