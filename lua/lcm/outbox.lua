@@ -231,6 +231,11 @@ end
 -- dead = { record... }, damaged = n }, queued in replay order (the batch of a flush that
 -- stopped comes first); nil, err (kind outbox).
 function M.records(dir)
+  -- A missing file is an empty outbox, but a missing directory is a mistake (a typo in a
+  -- monitoring check would report "empty" for ever).
+  local d, why = io.open(dir .. "/.", "rb")
+  if not d then return nil, outbox_error(why, "ENOENT") end
+  d:close()
   local st = { queued = {}, damaged = 0 }
   for _, name in ipairs { "outbox.flushing", "outbox.log", "dead.log" } do
     local list, damaged = read_records(dir .. "/" .. name)
