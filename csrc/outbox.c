@@ -16,7 +16,8 @@
  * - a failed write (ENOSPC) is cut back to the size the file had before it, in outbox.log
  *   and in outbox.flushing alike;
  * - no Lua function that can raise (allocate) runs between open/flock and close: scratch
- *   memory is malloc'd before the open, or kept in a box that the GC frees. */
+ *   memory is malloc'd before the open, or kept in a box that the GC frees; flush.lock is
+ *   held only around a protected call made from C (outbox_locked). */
 #define _GNU_SOURCE /* strerrorname_np */
 #include <errno.h>
 #include <fcntl.h>
