@@ -201,15 +201,13 @@ function M.flush(client, dir)
   if client.closed then
     return nil, core.error { kind = "invalid", field = "client", message = "the client is closed" }
   end
-  local lock, why, code = core.outbox_lock(dir)
-  if not lock then
-    if why == "busy" then return { sent = 0, failed = 0, remaining = 0, corrupt = 0, busy = true } end
-    return nil, outbox_error(why, code)
+  local locked, counts, err = core.outbox_locked(dir, flush_locked, client, dir)
+  if locked == nil then
+    if counts == "busy" then return { sent = 0, failed = 0, remaining = 0, corrupt = 0, busy = true } end
+    return nil, outbox_error(counts, err)
   end
-  local ran, counts, err = pcall(flush_locked, client, dir)
-  lock:close()
-  if not ran then
-    return nil, core.error { kind = "outbox", code = "RAISED", message = "outbox: flush failed: " .. tostring(counts) }
+  if not locked then
+    return nil, core.error { kind = "outbox", code = "RAISED", message = "flush failed: " .. tostring(counts) }
   end
   return counts, err
 end
