@@ -334,6 +334,17 @@ describe("lcm command", function()
       assert.matches("0 queued, 0 dead, 0 damaged", out)
     end)
 
+    it("requeue-dead waits for no flush: busy is WARNING, and nothing moves", function()
+      lcm_cmd("outbox flush " .. dir .. " " .. url)
+      local core = require "lcm.core"
+      local locked, out, err, rc = core.outbox_locked(dir, function() return lcm_cmd("outbox requeue-dead " .. dir) end)
+      assert.is_true(locked, out)
+      assert.equal(1, rc)
+      assert.matches("a flush is running: try again", err)
+      assert.same({ 0, 1 }, { json(lcm_cmd("outbox status --json " .. dir)).queued,
+                              json(lcm_cmd("outbox status --json " .. dir)).dead })
+    end)
+
     it("requeues a dead letter once under one new key, even when requeued twice", function()
       lcm_cmd("outbox flush " .. dir .. " " .. url)
       local dead = sim.read(dir .. "/dead.log")

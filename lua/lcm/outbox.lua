@@ -294,14 +294,12 @@ end
 -- Moves the dead letters back to the queue, for the next flush (after their cause was
 -- fixed). Returns how many; nil, err (kind outbox; code BUSY while a flush runs).
 function M.requeue_dead(dir)
-  local lock, why, code = core.outbox_lock(dir)
-  if not lock then
-    if why == "busy" then return nil, outbox_error("a flush is running: try again", "BUSY") end
-    return nil, outbox_error(why, code)
+  local locked, n, err = core.outbox_locked(dir, requeue_locked, dir)
+  if locked == nil then
+    if n == "busy" then return nil, outbox_error("a flush is running: try again", "BUSY") end
+    return nil, outbox_error(n, err)
   end
-  local ran, n, err = pcall(requeue_locked, dir)
-  lock:close()
-  if not ran then return nil, outbox_error("requeue-dead failed: " .. tostring(n), "RAISED") end
+  if not locked then return nil, outbox_error("requeue-dead failed: " .. tostring(n), "RAISED") end
   return n, err
 end
 
