@@ -60,10 +60,12 @@ describe("an outbox record", function()
   it("does not depend on the host's cjson settings", function()
     -- A child process: the settings of the host's cjson instance are process-wide.
     local script = string.format([[
-      local cjson = require "cjson"
-      cjson.encode_number_precision(3)
-      cjson.encode_max_depth(1)
-      cjson.decode_max_depth(1)
+      for _, name in ipairs { "cjson", "cjson.safe" } do -- what a host may do to either
+        local cjson = require(name)
+        cjson.encode_number_precision(3)
+        cjson.encode_max_depth(1)
+        cjson.decode_max_depth(1)
+      end
       local lcm = require "lcm"
       local c = assert(lcm.new { url = "%s", outbox = "%s", max_attempts = 1 })
       local _, err = c:set_outcome { callid = "12345", account_number = "x", business_outcome = 1234567,
