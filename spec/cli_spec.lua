@@ -81,8 +81,8 @@ describe("lcm command", function()
 
     it("prints an empty group as [] with --json", function()
       local t = sim.start { fixtures = { outcome_groups = { default = {} } } }
+      finally(function() t:stop() end)
       local out, _, rc = lcm_cmd("outcomes 12345 --json --url '" .. t.url .. "'")
-      t:stop()
       assert.equal(0, rc)
       assert.equal("[]\n", out)
     end)
@@ -421,6 +421,7 @@ end)
 describe("the installed lcm command (make install)", function()
   it("works from another directory, lcm-flush-outbox too", function()
     local s = sim.start()
+    finally(function() s:stop() end)
     local dest = sim.tmpname()
     local lua = os.getenv("LUA") or "lua5.4"
     local version = lua == "luajit" and "jit" or lua:match("%d%.%d$") or "5.4"
@@ -438,11 +439,11 @@ describe("the installed lcm command (make install)", function()
     out, _, rc = sh(env .. sim.LUA .. " " .. prefix .. "/bin/lcm-flush-outbox /nonexistent --url '" .. s.url .. "'")
     assert.equal(2, rc, out)
     os.execute("rm -rf " .. dest)
-    s:stop()
   end)
 
   it("luarocks make installs lcm, and the modules the command and the default client need", function()
     local s = sim.start()
+    finally(function() s:stop() end)
     local tree, src = sim.tmpname(), sim.tmpname()
     local out, ok = sim.run("mkdir -p " .. src .. " && git ls-files -z | xargs -0 cp --parents -t " .. src ..
                             " && cd " .. src ..
@@ -460,6 +461,5 @@ describe("the installed lcm command (make install)", function()
     assert.equal(0, rc, out)
     assert.equal("2\n", out)
     assert.equal("rock", json(s:requests()[2].body).source)
-    s:stop()
   end)
 end)
