@@ -16,7 +16,8 @@
  * - a failed write (ENOSPC) is cut back to the size the file had before it, in outbox.log
  *   and in outbox.flushing alike;
  * - no Lua function that can raise (allocate) runs between open/flock and close: scratch
- *   memory is malloc'd before the open, or kept in a box that the GC frees. */
+ *   memory is malloc'd before the open, or kept in a box that the GC frees; flush.lock is
+ *   held only around a protected call made from C (outbox_locked). */
 #define _GNU_SOURCE /* strerrorname_np */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +33,6 @@
 
 #include "lcm.h"
 
-#define LCM_LOCK_MT "lcm.outbox_lock"
 #define LCM_BOX_MT "lcm.outbox_buffer"
 #define MAGIC "LCM1 "
 #define MAGIC_LEN 5
@@ -165,30 +165,16 @@ static int fail(lua_State *L, const char *what, const char *path, int err)
     return 3;
 }
 
-/* Frames payloads (the strings at Lua indexes first..last) into one malloc'd buffer, so that
- * the file operations that follow need no Lua call. NULL when out of memory. */
-static char *frame(lua_State *L, int first, int last, size_t *len)
+/* Writes the record of payload s[0..n) at out, which has room for n + MAX_HEADER + 1 bytes;
+ * returns its length. Records are framed into malloc'd memory before a file is opened, so
+ * that the file operations that follow need no Lua call. */
+static size_t frame(char *out, const char *s, size_t n)
 {
-    size_t total = 0, off = 0;
-    int i;
-    char *buf;
-    for (i = first; i <= last; i++)
-        total += lua_rawlen(L, i) + MAX_HEADER + 1;
-    buf = malloc(total > 0 ? total : 1);
-    if (buf == NULL)
-        return NULL;
-    for (i = first; i <= last; i++) {
-        size_t n;
-        const char *s = lua_tolstring(L, i, &n);
-        uLong crc = crc32_z(0L, (const Bytef *)s, n);
-        off += (size_t)snprintf(buf + off, MAX_HEADER + 1, MAGIC "%lu %08lx\n", (unsigned long)n,
-                                (unsigned long)crc);
-        memcpy(buf + off, s, n);
-        off += n;
-        buf[off++] = '\n';
-    }
-    *len = off;
-    return buf;
+    uLong crc = crc32_z(0L, (const Bytef *)s, n);
+    size_t off = (size_t)snprintf(out, MAX_HEADER + 1, MAGIC "%lu %08lx\n", (unsigned long)n, (unsigned long)crc);
+    memcpy(out + off, s, n);
+    out[off + n] = '\n';
+    return off + n + 1;
 }
 
 /* core.outbox_append(dir, file, payload) -> true | nil, message, errno name */
@@ -204,8 +190,9 @@ static int outbox_append(lua_State *L)
     luaL_argcheck(L, lua_rawlen(L, 3) < 1000000000u, 3, "payload too long");
     if (!join(path, dir, name))
         return fail(L, "path too long:", dir, ENAMETOOLONG);
-    if ((buf = frame(L, 3, 3, &len)) == NULL)
+    if ((buf = malloc(lua_rawlen(L, 3) + MAX_HEADER + 1)) == NULL)
         return fail(L, "cannot frame a record for", path, ENOMEM);
+    len = frame(buf, lua_tostring(L, 3), lua_rawlen(L, 3));
     fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         err = errno;
@@ -472,14 +459,19 @@ static int outbox_replace(lua_State *L)
         lua_pushboolean(L, 1);
         return 1;
     }
-    lua_settop(L, 2);
-    luaL_checkstack(L, n, "too many records");
-    for (i = 1; i <= n; i++) { /* onto the stack, for frame(); before any file is open */
+    for (i = 1; i <= n; i++) { /* before any file is open: this may raise */
         lua_rawgeti(L, 2, i);
         luaL_argcheck(L, lua_type(L, -1) == LUA_TSTRING, 2, "records must be strings");
+        len += lua_rawlen(L, -1) + MAX_HEADER + 1;
+        lua_pop(L, 1);
     }
-    if ((buf = frame(L, 3, n + 2, &len)) == NULL)
+    if ((buf = malloc(len)) == NULL)
         return fail(L, "cannot frame records for", flushing, ENOMEM);
+    for (i = 1, len = 0; i <= n; i++) { /* rawgeti of a string neither allocates nor raises */
+        lua_rawgeti(L, 2, i);
+        len += frame(buf + len, lua_tostring(L, -1), lua_rawlen(L, -1));
+        lua_pop(L, 1);
+    }
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         err = errno;
@@ -502,18 +494,21 @@ static int outbox_replace(lua_State *L)
     return 1;
 }
 
-/* core.outbox_lock(dir) -> lock | nil, "busy" | nil, message, errno name. One flush at a
- * time, across processes; the lock is released by lock:close() or garbage collection. */
-static int outbox_lock(lua_State *L)
+/* core.outbox_locked(dir, fn, ...) -> true, fn(...)'s results | false, fn's error
+ *                                  | nil, "busy" | nil, message, errno name
+ * Runs fn(...) holding flush.lock (one flush at a time, across processes). The lock is
+ * taken, fn is called in protected mode and the lock is released all here, in C: a Lua
+ * error anywhere in between (out of memory while calling fn included, which a pcall
+ * written in Lua cannot catch) cannot leave it held or its descriptor open. */
+static int outbox_locked(lua_State *L)
 {
     const char *dir = luaL_checkstring(L, 1);
     char path[MAX_PATH];
-    int *ud, fd;
+    int fd, status;
+    luaL_checktype(L, 2, LUA_TFUNCTION);
     if (!join(path, dir, "flush.lock"))
         return fail(L, "path too long:", dir, ENAMETOOLONG);
-    ud = lua_newuserdata(L, sizeof *ud); /* before the open: this may raise */
-    *ud = -1;
-    luaL_setmetatable(L, LCM_LOCK_MT);
+    luaL_checkstack(L, 3, "outbox_locked"); /* room for what follows, before the open */
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         return fail(L, "cannot open", path, errno);
@@ -529,18 +524,12 @@ static int outbox_lock(lua_State *L)
         }
         return fail(L, "cannot lock", path, err);
     }
-    *ud = fd;
-    return 1;
-}
-
-static int lock_close(lua_State *L)
-{
-    int *ud = luaL_checkudata(L, 1, LCM_LOCK_MT);
-    if (*ud >= 0) {
-        close(*ud); /* releases the flock */
-        *ud = -1;
-    }
-    return 0;
+    status = lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 0);
+    close(fd); /* releases the lock */
+    luaL_checkstack(L, 1, "outbox_locked");
+    lua_pushboolean(L, status == 0);
+    lua_replace(L, 1);
+    return lua_gettop(L);
 }
 
 /* core.outbox_check(dir) -> true | nil, message, errno name: a directory we can write in. */
@@ -562,12 +551,10 @@ void lcm_outbox_open(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"outbox_append", outbox_append}, {"outbox_read", outbox_read},   {"outbox_take", outbox_take},
-        {"outbox_replace", outbox_replace}, {"outbox_lock", outbox_lock}, {"outbox_check", outbox_check},
+        {"outbox_replace", outbox_replace}, {"outbox_locked", outbox_locked}, {"outbox_check", outbox_check},
         {NULL, NULL},
     };
-    static const luaL_Reg lock_methods[] = {{"close", lock_close}, {NULL, NULL}};
     static const luaL_Reg box_methods[] = {{NULL, NULL}};
-    lcm_newclass(L, LCM_LOCK_MT, lock_methods, lock_close);
     lcm_newclass(L, LCM_BOX_MT, box_methods, box_free);
     lua_pushinteger(L, LOCK_WAIT_MS);
     lua_setfield(L, -2, "outbox_lock_wait_ms");

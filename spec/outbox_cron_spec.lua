@@ -3,6 +3,7 @@ local lcm = require "lcm"
 local core = require "lcm.core"
 local sim = require "helpers.sim"
 local seed = require "helpers.seed"
+local helper = require "helpers.outbox"
 
 -- Runs the script with these environment variables (nil: unset); returns its output and
 -- exit status.
@@ -24,16 +25,12 @@ local function flush(env, dir)
 end
 
 describe("bin/lcm-flush-outbox", function()
+  local t = helper.fixture()
   local s, dir, down
-  setup(function() s = sim.start() end)
-  teardown(function() s:stop() end)
   before_each(function()
-    s:reset()
-    dir = sim.tmpname()
-    assert(os.execute("mkdir -p " .. dir))
-    down = assert(lcm.new { url = "http://127.0.0.1:" .. sim.closed_port() .. "/", outbox = dir, max_attempts = 1 })
+    s, dir = t.sim, t.dir
+    down = assert(lcm.new { url = helper.down_url(), outbox = dir, max_attempts = 1 })
   end)
-  after_each(function() os.execute("rm -rf " .. dir) end)
 
   it("exits 0 when everything was sent, and prints the counts", function()
     down:set_outcome(seed.SET)
@@ -48,7 +45,7 @@ describe("bin/lcm-flush-outbox", function()
   it("exits 3 while records remain, so that cron alerts until LCM takes them", function()
     down:set_outcome(seed.SET)
     down:set_outcome(seed.SET)
-    local out, rc = flush({ LCM_URL = "http://127.0.0.1:" .. sim.closed_port() .. "/api/{subtopic}" }, dir)
+    local out, rc = flush({ LCM_URL = helper.down_url("api/{subtopic}") }, dir)
     assert.equal(3, rc, out)
     assert.matches("remaining 2", out)
   end)
@@ -91,9 +88,8 @@ describe("bin/lcm-flush-outbox", function()
 
   it("exits 0 without sending while another flush runs", function()
     down:set_outcome(seed.SET)
-    local lock = assert(core.outbox_lock(dir))
-    local out, rc = flush({ LCM_URL = s.url }, dir)
-    lock:close()
+    local locked, out, rc = core.outbox_locked(dir, flush, { LCM_URL = s.url }, dir)
+    assert.is_true(locked)
     assert.equal(0, rc, out)
     assert.matches("another flush is running", out)
     assert.equal(0, s:count())

@@ -5,19 +5,14 @@ local lcm = require "lcm"
 local core = require "lcm.core"
 local sim = require "helpers.sim"
 local socket = require "socket"
+local helper = require "helpers.outbox"
 
 local APPENDERS, CALLS, FLUSHERS = 4, 30, 2
 
 describe("the outbox, end to end", function()
+  local t = helper.fixture()
   local s, dir
-  setup(function() s = sim.start() end)
-  teardown(function() s:stop() end)
-  before_each(function()
-    s:reset()
-    dir = sim.tmpname()
-    assert(os.execute("mkdir -p " .. dir))
-  end)
-  after_each(function() os.execute("rm -rf " .. dir) end)
+  before_each(function() s, dir = t.sim, t.dir end)
 
   local function start(script)
     local file = dir .. "/" .. sim.tmpname():match("[^/]+$") .. ".lua"
@@ -63,8 +58,10 @@ describe("the outbox, end to end", function()
           local counts, err = c:flush_outbox()
           assert(counts, tostring(err))
           if counts.remaining > 0 then print("kept " .. counts.remaining) end
-        until io.open(%q)]], flusher, stop))
+        until io.open(%q) or not io.open(%q) -- stopped, or the spec is gone
+      ]], flusher, stop, dir))
     end
+    finally(function() sim.write(stop, "") end) -- the flushers stop even when this spec fails
     local results = {}
     for i = 1, APPENDERS do
       local text = procs[i]:read("*a")

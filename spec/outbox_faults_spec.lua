@@ -7,22 +7,9 @@ local outbox = require "lcm.outbox"
 local sim = require "helpers.sim"
 local seed = require "helpers.seed"
 local socket = require "socket"
+local helper = require "helpers.outbox"
 
-local function new_dir(base)
-  local dir = base and (base .. "/lcm-spec-" .. sim.tmpname():match("[^/]+$")) or sim.tmpname()
-  assert(os.execute("mkdir -p " .. dir))
-  return dir
-end
-
-local function file_size(path)
-  local f = io.open(path, "rb")
-  if not f then return 0 end
-  local n = f:seek("end")
-  f:close()
-  return n
-end
-
-local function down_url() return "http://127.0.0.1:" .. sim.closed_port() .. "/" end
+local new_dir, file_size, down_url = helper.new_dir, helper.file_size, helper.down_url
 
 -- A tmpfs of `size` mounted on a fresh directory, or nil and why not.
 local function mount_tmpfs(size)
@@ -113,8 +100,7 @@ describe("a full filesystem (ENOSPC)", function()
     assert.same({ "outbox", "ENOSPC" }, { err.kind, err.code })
     assert.equal(log, sim.read(dir .. "/outbox.log"))
     assert.equal(flushing, sim.read(dir .. "/outbox.flushing"))
-    local lock = assert(core.outbox_lock(dir)) -- the flush released it
-    lock:close()
+    assert.same({ true, "free" }, { core.outbox_locked(dir, function() return "free" end) }) -- released
     os.remove(dir .. "/filler")
     assert.same({ sent = 6, failed = 0, remaining = 0, corrupt = 0 }, up:flush_outbox())
     local rec = s:outcomes()
@@ -141,7 +127,8 @@ describe("an outbox locked by a stuck process", function()
     local p = assert(io.popen(sim.ENV .. "flock -o " .. path .. " sleep 600 >/dev/null 2>&1 & echo $!"))
     holder = p:read("*l")
     p:close()
-    repeat socket.sleep(0.01) until not select(2, sim.run("flock -n " .. path .. " true"))
+    assert(helper.wait_until(function() return not select(2, sim.run("flock -n " .. path .. " true")) end, 2000),
+           "flock(1) never took the lock")
     local c = assert(lcm.new { url = down_url(), outbox = dir, max_attempts = 1 })
     local _, err = c:set_outcome(seed.SET)
     assert.is_false(err.queued)
@@ -152,20 +139,16 @@ describe("an outbox locked by a stuck process", function()
     assert.same({ "outbox", "ETIMEDOUT" }, { ferr.kind, ferr.code })
     os.execute("kill -9 " .. holder)
     holder = nil
-    repeat socket.sleep(0.01) until select(2, sim.run("flock -n " .. path .. " true"))
+    assert(helper.wait_until(function() return select(2, sim.run("flock -n " .. path .. " true")) end, 2000),
+           "the lock was not released")
     assert.is_true(select(2, c:set_outcome(seed.SET)).queued)
   end)
 end)
 
 describe("SIGKILL at random points", function()
+  local t = helper.fixture()
   local s, dir
-  setup(function() s = sim.start() end)
-  teardown(function() s:stop() end)
-  before_each(function()
-    s:reset()
-    dir = new_dir()
-  end)
-  after_each(function() os.execute("rm -rf " .. dir) end)
+  before_each(function() s, dir = t.sim, t.dir end)
 
   local function spawn(script)
     local file = sim.tmpname() .. ".lua"
@@ -175,6 +158,46 @@ describe("SIGKILL at random points", function()
     p:close()
     return pid, file
   end
+
+  -- A take killed while it copies outbox.log (48 MiB here, so that a kill lands inside the
+  -- copy) leaves part of a copy in outbox.flushing and outbox.log whole; the next take
+  -- copies it all again after that part, and every record is found.
+  it("of a take in the middle of its copy leaves every record to be found by the next take", function()
+    local SIZE = 16 * 1024 * 1024
+    local big = string.rep("b", SIZE)
+    for i = 1, 3 do assert(core.outbox_append(dir, "outbox.log", "rec " .. i .. " " .. big)) end
+    local log, flushing = dir .. "/outbox.log", dir .. "/outbox.flushing"
+    local total, partial = file_size(log), false
+    for _ = 1, 20 do
+      os.remove(flushing)
+      local pid, file = spawn(string.format("assert(require('lcm.core').outbox_take(%q))", dir))
+      helper.wait_until(function() return file_size(flushing) > 0 or file_size(log) == 0 end)
+      os.execute("kill -9 " .. pid)
+      os.remove(file)
+      socket.sleep(0.05)
+      local n = file_size(flushing)
+      if n > 0 and n < total then
+        partial = true
+        break
+      end
+      if file_size(log) == 0 then -- the take finished first: put the records back
+        os.rename(flushing, log)
+      end
+    end
+    assert.is_true(partial, "no kill landed inside a copy in 20 tries")
+    assert.equal(total, file_size(log)) -- not truncated before the copy was whole
+    assert(core.outbox_take(dir))
+    assert.equal(0, file_size(log))
+    local records, corrupt, torn = core.outbox_read(flushing)
+    assert.is_false(torn)
+    assert.is_true(corrupt <= 1)
+    local seen = {}
+    for _, r in ipairs(records) do
+      local i = tonumber(r:match("^rec (%d) "))
+      seen[i] = (seen[i] or 0) + 1
+    end
+    for i = 1, 3 do assert.is_true((seen[i] or 0) >= 1, "record " .. i .. " lost") end
+  end)
 
   it("of appending and flushing processes loses no acknowledged outcome, and records none twice", function()
     local acks = dir .. "/acks"

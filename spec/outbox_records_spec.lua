@@ -5,12 +5,9 @@ local core = require "lcm.core"
 local outbox = require "lcm.outbox"
 local sim = require "helpers.sim"
 local seed = require "helpers.seed"
+local helper = require "helpers.outbox"
 
-local function new_dir()
-  local dir = sim.tmpname()
-  assert(os.execute("mkdir -p " .. dir))
-  return dir
-end
+local new_dir = helper.new_dir
 
 -- The framed bytes of one record, as csrc/outbox.c writes them (through a scratch file).
 local function framed(payload)
@@ -21,17 +18,12 @@ local function framed(payload)
   return bytes
 end
 
-local function down_url() return "http://127.0.0.1:" .. sim.closed_port() .. "/" end
+local down_url = helper.down_url
 
 describe("an outbox record", function()
+  local t = helper.fixture()
   local s, dir
-  setup(function() s = sim.start() end)
-  teardown(function() s:stop() end)
-  before_each(function()
-    s:reset()
-    dir = new_dir()
-  end)
-  after_each(function() os.execute("rm -rf " .. dir) end)
+  before_each(function() s, dir = t.sim, t.dir end)
 
   it("holds the exact request body that was sent, and replays it byte for byte", function()
     local down = assert(lcm.new { url = down_url(), outbox = dir, max_attempts = 1 })
@@ -68,10 +60,12 @@ describe("an outbox record", function()
   it("does not depend on the host's cjson settings", function()
     -- A child process: the settings of the host's cjson instance are process-wide.
     local script = string.format([[
-      local cjson = require "cjson"
-      cjson.encode_number_precision(3)
-      cjson.encode_max_depth(1)
-      cjson.decode_max_depth(1)
+      for _, name in ipairs { "cjson", "cjson.safe" } do -- what a host may do to either
+        local cjson = require(name)
+        cjson.encode_number_precision(3)
+        cjson.encode_max_depth(1)
+        cjson.decode_max_depth(1)
+      end
       local lcm = require "lcm"
       local c = assert(lcm.new { url = "%s", outbox = "%s", max_attempts = 1 })
       local _, err = c:set_outcome { callid = "12345", account_number = "x", business_outcome = 1234567,

@@ -4,33 +4,17 @@ local core = require "lcm.core"
 local sim = require "helpers.sim"
 local seed = require "helpers.seed"
 local socket = require "socket"
+local helper = require "helpers.outbox"
 
-local function new_dir()
-  local dir = sim.tmpname()
-  assert(os.execute("mkdir -p " .. dir))
-  return dir
-end
-
-local function file_size(path)
-  local f = io.open(path, "rb")
-  if not f then return 0 end
-  local n = f:seek("end")
-  f:close()
-  return n
-end
+local file_size = helper.file_size
 
 describe("the outbox", function()
+  local t = helper.fixture()
   local s, dir, down
-  setup(function() s = sim.start() end)
-  teardown(function() s:stop() end)
   before_each(function()
-    s:reset()
-    dir = new_dir()
-    -- LCM "down": nothing listens on this port.
-    down = assert(lcm.new { url = "http://127.0.0.1:" .. sim.closed_port() .. "/", outbox = dir,
-                            sleep = function() end })
+    s, dir = t.sim, t.dir
+    down = assert(lcm.new { url = helper.down_url(), outbox = dir, sleep = function() end })
   end)
-  after_each(function() os.execute("rm -rf " .. dir) end)
 
   local function up() return assert(lcm.new { url = s.url, outbox = dir, sleep = function() end }) end
 
@@ -104,14 +88,26 @@ describe("the outbox", function()
                 { rec[1].AgentComments, rec[2].AgentComments, rec[3].AgentComments, rec[4].AgentComments })
   end)
 
-  it("runs one flush at a time", function()
+  it("keeps a batch of 10000 records, whole and in order, while LCM is down", function()
     down:set_outcome(seed.SET)
-    local lock = assert(core.outbox_lock(dir))
-    local counts = assert(up():flush_outbox())
+    local one = core.outbox_read(dir .. "/outbox.log")[1]
+    local batch = {}
+    for i = 1, 10000 do batch[i] = one .. "\t" .. "n=" .. i end -- an unknown field is ignored
+    assert(core.outbox_replace(dir, batch))
+    os.remove(dir .. "/outbox.log")
+    assert.same({ sent = 0, failed = 0, remaining = 10000, corrupt = 0 }, down:flush_outbox())
+    local kept = core.outbox_read(dir .. "/outbox.flushing")
+    assert.same({ 10000, batch[1], batch[10000] }, { #kept, kept[1], kept[10000] })
+  end)
+
+  it("runs one flush at a time, and releases the lock whatever happens under it", function()
+    down:set_outcome(seed.SET)
+    local locked, counts = core.outbox_locked(dir, function() return up():flush_outbox() end)
+    assert.is_true(locked)
     assert.is_true(counts.busy)
     assert.equal(0, s:count())
-    lock:close()
-    lock:close() -- twice is fine
+    assert.same({ false, "boom" }, { core.outbox_locked(dir, error, "boom", 0) }) -- raised under the lock
+    assert.same({ true, 1, 2 }, { core.outbox_locked(dir, function(...) return ... end, 1, 2) })
     assert.equal(1, up():flush_outbox().sent)
   end)
 
@@ -142,7 +138,7 @@ describe("the outbox", function()
 
   it("says so, and logs an error, when the outcome could not be queued", function()
     local logged = {}
-    local c = assert(lcm.new { url = "http://127.0.0.1:" .. sim.closed_port() .. "/", outbox = dir,
+    local c = assert(lcm.new { url = helper.down_url(), outbox = dir,
                                max_attempts = 1, logger = function(level, line)
                                  if level == "error" then logged[#logged + 1] = line end
                                end })
@@ -166,14 +162,9 @@ describe("the outbox", function()
 end)
 
 describe("outbox files under concurrent and killed writers", function()
+  local t = helper.fixture()
   local s, dir
-  setup(function() s = sim.start() end)
-  teardown(function() s:stop() end)
-  before_each(function()
-    s:reset()
-    dir = new_dir()
-  end)
-  after_each(function() os.execute("rm -rf " .. dir) end)
+  before_each(function() s, dir = t.sim, t.dir end)
 
   -- A Lua process that queues `n` outcomes (LCM down) with comments of `size` bytes.
   local function writer(n, size, tag)
@@ -220,11 +211,8 @@ describe("outbox files under concurrent and killed writers", function()
       local pid = p:read("*l")
       p:close()
       local start = file_size(path)
-      local n
-      repeat
-        socket.sleep(0.001)
-        n = file_size(path)
-      until n > start + 100 -- past the small record: into the first big one
+      -- past the small record: into the first big one
+      helper.wait_until(function() return file_size(path) > start + 100 end)
       os.execute("kill -9 " .. pid)
       socket.sleep(0.05)
       local _, corrupt
@@ -234,7 +222,7 @@ describe("outbox files under concurrent and killed writers", function()
     end
     assert.is_true(torn, "no kill landed inside a write in 20 tries")
     -- the next append, after the torn record: it must not be swallowed
-    local down = assert(lcm.new { url = "http://127.0.0.1:" .. sim.closed_port() .. "/", outbox = dir,
+    local down = assert(lcm.new { url = helper.down_url(), outbox = dir,
                                   max_attempts = 1 })
     local _, err = down:set_outcome(seed.set_args { agent_comments = "after the torn one" })
     assert.is_true(err.queued, err.outbox_error)

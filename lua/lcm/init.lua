@@ -59,12 +59,14 @@ end
 
 local function default()
   if default_client then return default_client end
-  local url = os.getenv("LCM_URL")
-  if not url or url == "" then
+  -- The environment configures the default client as it does the lcm command:
+  -- LCM_URL, LCM_BEARER_TOKEN, LCM_SOURCE, LCM_CA_FILE, LCM_OUTBOX (lcm/config.lua).
+  local opts = require("lcm.config").from_env(os.getenv)
+  if not opts.url then
     return nil, core.error { kind = "invalid", field = "url",
                              message = "no default client: call lcm.configure{url = ...} or set LCM_URL" }
   end
-  local client, err = lcm.new { url = url }
+  local client, err = lcm.new(opts)
   if client then default_client = client end
   return client, err
 end

@@ -201,17 +201,106 @@ function M.flush(client, dir)
   if client.closed then
     return nil, core.error { kind = "invalid", field = "client", message = "the client is closed" }
   end
-  local lock, why, code = core.outbox_lock(dir)
-  if not lock then
-    if why == "busy" then return { sent = 0, failed = 0, remaining = 0, corrupt = 0, busy = true } end
-    return nil, outbox_error(why, code)
+  local locked, counts, err = core.outbox_locked(dir, flush_locked, client, dir)
+  if locked == nil then
+    if counts == "busy" then return { sent = 0, failed = 0, remaining = 0, corrupt = 0, busy = true } end
+    return nil, outbox_error(counts, err)
   end
-  local ran, counts, err = pcall(flush_locked, client, dir)
-  lock:close()
-  if not ran then
-    return nil, core.error { kind = "outbox", code = "RAISED", message = "outbox: flush failed: " .. tostring(counts) }
+  if not locked then
+    return nil, core.error { kind = "outbox", code = "RAISED", message = "flush failed: " .. tostring(counts) }
   end
   return counts, err
+end
+
+
+-- For lcm outbox list, status and requeue-dead (lua/lcm/cli.lua) --------------------------
+
+-- The records of one outbox file, decoded; one that cannot be decoded is { raw = payload }.
+-- Also the number of damaged ones (a torn last record included).
+local function read_records(path)
+  local payloads, damaged, torn = core.outbox_read(path)
+  if not payloads then return nil, outbox_error(damaged, torn) end
+  local out = {}
+  for i, payload in ipairs(payloads) do out[i] = M.decode(payload) or { raw = payload } end
+  return out, damaged + (torn and 1 or 0)
+end
+
+-- What an outbox holds, without changing it or taking its lock: { queued = { record... },
+-- dead = { record... }, damaged = n }, queued in replay order (the batch of a flush that
+-- stopped comes first); nil, err (kind outbox).
+function M.records(dir)
+  -- A missing file is an empty outbox, but a missing directory is a mistake (a typo in a
+  -- monitoring check would report "empty" for ever).
+  local d, why = io.open(dir .. "/.", "rb")
+  if not d then return nil, outbox_error(why, "ENOENT") end
+  d:close()
+  local st = { queued = {}, damaged = 0 }
+  for _, name in ipairs { "outbox.flushing", "outbox.log", "dead.log" } do
+    local list, damaged = read_records(dir .. "/" .. name)
+    if not list then return nil, damaged end
+    st.damaged = st.damaged + damaged
+    if name == "dead.log" then
+      st.dead = list
+    else
+      for _, rec in ipairs(list) do st.queued[#st.queued + 1] = rec end
+    end
+  end
+  return st
+end
+
+-- The Idempotency-Key of a requeued dead letter. LCM answered the old key for good (a
+-- server that honours the key answers it the same way again), so the retry needs a new
+-- one; derived from the old key and the time of death, not random, so that requeuing the
+-- same dead letter twice (a crash before dead.log is removed) sends one key, not two.
+local function requeued_key(key, dead_at)
+  local text, hex = tostring(key) .. "/" .. tostring(dead_at), {}
+  for round = 1, 4 do
+    local h = round * 2654435761 % 4294967291
+    for i = 1, #text do h = (h * 31 + text:byte(i)) % 4294967291 end -- < 2^37: exact in a double
+    hex[round] = string.format("%08x", h)
+  end
+  local x = table.concat(hex)
+  return string.format("%s-%s-4%s-8%s-%s", x:sub(1, 8), x:sub(9, 12), x:sub(14, 16), x:sub(18, 20), x:sub(21, 32))
+end
+
+-- Under the flush lock (only a flush writes dead.log): appends every dead letter to
+-- outbox.log with a new key (requeued_key), then removes dead.log. A crash in between
+-- queues some twice under the same new key, which makes that harmless. Damaged bytes are
+-- kept aside.
+local function requeue_locked(dir)
+  local dead = dir .. "/dead.log"
+  local payloads, damaged, torn = core.outbox_read(dead)
+  if not payloads then return nil, outbox_error(damaged, torn) end
+  for _, payload in ipairs(payloads) do
+    local rec = M.decode(payload)
+    if rec and rec.body then -- a version 3 record: a new key, without its dead_ fields
+      rec.key = requeued_key(rec.key, rec.dead_at)
+      rec.dead_at, rec.dead_error = nil, nil
+      payload = M.encode(rec)
+    end -- else as it is: an older record (flush reads those) or one it will dead-letter again
+    local ok, why, code = core.outbox_append(dir, "outbox.log", payload)
+    if not ok then return nil, outbox_error(why, code) end
+  end
+  local ok, why
+  if damaged > 0 or torn then
+    ok, why = os.rename(dead, dead .. ".damaged-" .. os.time())
+  else
+    ok, why = os.remove(dead)
+  end
+  if not ok and #payloads > 0 then return nil, outbox_error("requeued, but " .. tostring(why), "REMOVE") end
+  return #payloads
+end
+
+-- Moves the dead letters back to the queue, for the next flush (after their cause was
+-- fixed). Returns how many; nil, err (kind outbox; code BUSY while a flush runs).
+function M.requeue_dead(dir)
+  local locked, n, err = core.outbox_locked(dir, requeue_locked, dir)
+  if locked == nil then
+    if n == "busy" then return nil, outbox_error("a flush is running: try again", "BUSY") end
+    return nil, outbox_error(n, err)
+  end
+  if not locked then return nil, outbox_error("requeue-dead failed: " .. tostring(n), "RAISED") end
+  return n, err
 end
 
 return M
