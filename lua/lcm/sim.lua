@@ -119,7 +119,7 @@ function M.start(opts)
     self:stop()
     return nil, "lcm-sim did not start (" .. args[1] .. "): " .. (why ~= "" and why or "no port after 5 s")
   end
-  self.tls = opts.tls ~= nil
+  self.tls = opts.tls ~= nil and opts.tls ~= false
   self.base = string.format("%s://%s:%d", self.tls and "https" or "http", host, self.port)
   self.url = self.base .. "/api/{subtopic}"
   return self
