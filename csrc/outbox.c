@@ -18,7 +18,7 @@
  * - no Lua function that can raise (allocate) runs between open/flock and close: scratch
  *   memory is malloc'd before the open, or kept in a box that the GC frees; flush.lock is
  *   held only around a protected call made from C (outbox_locked). */
-#define _GNU_SOURCE /* strerrorname_np */
+#define _GNU_SOURCE /* strerrorname_np, strerrordesc_np */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -149,7 +149,8 @@ static int append_at_end(int fd, off_t size, const char *p, size_t n)
  * kind outbox with the errno's name as its code. */
 static int fail(lua_State *L, const char *what, const char *path, int err)
 {
-    const char *name = strerrorname_np(err);
+    /* glibc's constant tables: thread-safe and the same in every locale, unlike strerror */
+    const char *name = strerrorname_np(err), *desc = strerrordesc_np(err);
     char num[24];
     if (name == NULL) {
         snprintf(num, sizeof num, "E%d", err);
@@ -160,7 +161,7 @@ static int fail(lua_State *L, const char *what, const char *path, int err)
         lua_pushfstring(L, "%s: outbox locked by another process for more than %d ms (%s %s)", name,
                         LOCK_WAIT_MS, what, path);
     else
-        lua_pushfstring(L, "%s: %s (%s %s)", name, strerror(err), what, path);
+        lua_pushfstring(L, "%s: %s (%s %s)", name, desc != NULL ? desc : "unknown error", what, path);
     lua_pushstring(L, name);
     return 3;
 }

@@ -152,6 +152,29 @@ describe("the outbox", function()
     assert.same({ "outbox", "ENOENT" }, { ferr.kind, ferr.code })
   end)
 
+  -- A host's locale (FreeSWITCH's, say) must not translate what a script or a log parser
+  -- matches: errno names and glibc's English descriptions, whatever LC_MESSAGES says.
+  local locales = io.popen("locale -a")
+  local has_de = locales:read("*a"):find("de_DE.utf8", 1, true)
+  locales:close()
+  if has_de then
+    it("says why in the same words under a translated locale", function()
+      local out, ok = sim.run(sim.LUA .. string.format([[ -e '
+        assert(os.setlocale("de_DE.utf8"))
+        assert(select(2, io.open("/nonexistent/x")):find("nicht gefunden")) -- the locale translates
+        local lcm = require "lcm"
+        local c = assert(lcm.new { url = %q, outbox = %q, max_attempts = 1 })
+        os.execute("rm -rf %s")
+        print(select(2, c:set_outcome { callid = "1", account_number = "x", business_outcome = 1,
+                                        call_outcome = 0, user_id = "1" }).outbox_error)']],
+        helper.down_url(), dir, dir))
+      assert.is_true(ok, out)
+      assert.matches("ENOENT: No such file or directory %(cannot open ", out)
+    end)
+  else
+    io.stderr:write("\noutbox_spec: SKIPPING the translated-locale case: no de_DE.utf8 locale\n")
+  end
+
   it("is refused at lcm.new when the directory is not usable, and flush needs one", function()
     local c, err = lcm.new { url = s.url, outbox = "/nonexistent/outbox" }
     assert.is_nil(c)
