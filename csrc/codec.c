@@ -105,10 +105,16 @@ static int invalid(lua_State *L, const path_t *p, const char *why)
     return 0;
 }
 
+/* No LCM field is near this; a longer string is a caller's bug (a whole file, a runaway
+ * concatenation). The same limit for the typed calls and for call()'s free-form data. */
+#define MAX_STRING (64 * 1024)
+
 /* The one text check of lcm, for C (here) and for Lua (core.text_problem): NULL when s can
  * be sent, else what is wrong with it. */
 static const char *text_problem(const char *s, size_t len)
 {
+    if (len > MAX_STRING)
+        return "is longer than 65536 bytes";
     if (memchr(s, '\0', len) != NULL)
         return "contains a NUL byte";
     if (!lcm_utf8_valid(s, len))
@@ -651,6 +657,8 @@ void lcm_codec_open(lua_State *L)
     lua_setfield(L, -2, "utf8_valid");
     lua_pushcfunction(L, codec_text_problem);
     lua_setfield(L, -2, "text_problem");
+    lua_pushinteger(L, MAX_STRING);
+    lua_setfield(L, -2, "MAX_STRING");
     lua_pushcfunction(L, codec_field);
     lua_setfield(L, -2, "field");
 }

@@ -143,8 +143,9 @@ describe("bad input", function()
     end)
     it("call data.x = " .. label, function()
       local message, err = client:call("GetCallOutCome", { callid = "12345", x = value })
+      -- call() enforces the per-string limit of every other call (core.MAX_STRING, 64 KiB).
       local bad = { ["NaN"] = 1, ["+inf"] = 1, ["-inf"] = 1, ["a function"] = 1, ["a string with NUL"] = 1,
-                    ["invalid UTF-8"] = 1 }
+                    ["invalid UTF-8"] = 1, ["a 1 MiB string"] = 1 }
       if bad[label] then
         refused("data.x", message, err)
       else

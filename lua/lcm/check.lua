@@ -4,7 +4,7 @@ local core = require "lcm.core"
 
 local M = {}
 
-M.MAX_STRING = 64 * 1024 -- no LCM field is near this; a longer value is a caller's bug
+M.MAX_STRING = core.MAX_STRING -- per string, checked by core.text_problem (csrc/codec.c)
 local MAX_ID = 2 ^ 53      -- beyond this a JSON number no longer holds the integer exactly
 
 -- Why s cannot be sent as text (a NUL byte, invalid UTF-8), or nil: the check core.encode
@@ -55,7 +55,6 @@ function M.text(field, v, opts)
     return invalid(field, opts.integer_ok and "must be a string or an integer" or "must be a string")
   end
   if v == "" and not opts.empty_ok then return invalid(field, "must not be empty") end
-  if #v > M.MAX_STRING then return invalid(field, "is longer than " .. M.MAX_STRING .. " bytes") end
   local problem = text_problem(v)
   if problem then return invalid(field, problem) end
   return v
