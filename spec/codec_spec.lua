@@ -171,7 +171,6 @@ describe("core.answer compares by length", function()
 end)
 
 describe("core.encode's per-string limit", function()
-  local core = require "lcm.core"
   it("is core.MAX_STRING bytes, for every string in the data, as in the typed calls", function()
     assert.equal(65536, core.MAX_STRING)
     assert.truthy(core.encode("X", "s", { a = string.rep("x", core.MAX_STRING) }))
