@@ -154,7 +154,7 @@ describe("the outbox", function()
 
   -- A host's locale (FreeSWITCH's, say) must not translate what a script or a log parser
   -- matches: errno names and glibc's English descriptions, whatever LC_MESSAGES says.
-  local locales = io.popen("locale -a")
+  local locales = io.popen(sim.ENV .. "locale -a")
   local has_de = locales:read("*a"):find("de_DE.utf8", 1, true)
   locales:close()
   if has_de then
