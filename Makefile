@@ -258,10 +258,9 @@ bench: deps
 # files config.ld names and writes HTML to DOCS_DIR. Any warning fails the build. LDoc
 # prints warnings and still exits 0 for some (--fatalwarnings misses a bad reference in a
 # module's own description), so its output is kept and any line but the ones it always
-# prints is a failure. It runs on Lua 5.1: Debian packages lua-markdown (what renders the
-# comments) for 5.1 only, and the ldoc command's lua-any would pick 5.2 and fall back to
-# plain text. DOCS_CONFIG: another config.ld (the specs check a broken one fails).
-LDOC        ?= lua5.1 /usr/bin/ldoc
+# prints is a failure (a missing formatter too: "format: discount not found, falling back
+# to text"). DOCS_CONFIG: another config.ld (the specs check that a broken one fails).
+LDOC        ?= ldoc
 DOCS_DIR    ?= build/docs
 DOCS_CONFIG ?= config.ld
 docs:

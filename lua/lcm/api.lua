@@ -738,7 +738,7 @@ M.CALLS = {
                { "consent", "Consent", flag_string, default = false }, { "agent_id", "AgentID", id_text },
                { "reserved", "ReservedContacts", flag_string, default = false } },
     read = all_contacts },
-  --- Adds a number to a compliance list, e.g. DNC (AddCompliance).
+  --- Adds a number to a compliance list such as DNC (AddCompliance).
   -- @function add_compliance
   -- @tab args the fields (or them positionally, in this order)
   -- @tparam string|int args.value the number or value (Cvalue)

@@ -17,7 +17,7 @@ local retry = require "lcm.retry"
 local stats = require "lcm.stats"
 
 local lcm = {
-  --- The version of lcm (the file VERSION), e.g. `"1.0.0"`.
+  --- The version of lcm, a string like `"1.0.0"` (the file VERSION).
   -- @field _VERSION
   _VERSION = core._VERSION,
   --- The call type of a manual dial: `call_type` of @{Client:get_outcomes} (the default).
