@@ -9,11 +9,8 @@ local check = require "lcm.check"
 local dates = require "lcm.dates"
 local answers = require "lcm.answers"
 
---- The typed calls of @{Client}, one for every documented subtopic. Each is also a
--- module-level shortcut (`lcm.set_dnc{...}`, see @{lcm.shortcuts}). Fields are checked
--- before anything is sent: a bad or unknown one is `invalid` with `err.field` naming it.
--- A date is also accepted as an `os.time()` value or a table `{ year =, month =, day =,
--- hour =, min = }`; an impossible date, or an end before its start, is `invalid`.
+--- The typed calls of @{Client}, one for every documented subtopic (LDoc merges them into
+-- the class; its description is lua/lcm/client.lua's).
 -- @classmod Client
 local M = {}
 
@@ -596,8 +593,8 @@ M.CALLS = {
   -- @tab args the fields (or them positionally, in this order)
   -- @tparam string|int args.callid the call's ID
   -- @string args.account_number the contact's account number (key)
-  -- @treturn[1] table a list of `{ id, description, value, channel_type, min_length, max_length,
-  -- pewc, campaign_pewc, raw }`, with `find`
+  -- @treturn[1] table a list of `{ id, description, value, channel_type, min_length, max_length,`
+  -- `pewc, campaign_pewc, raw }`, with `find`
   -- @return[2] nil
   -- @return[2] err
   { method = "get_callback_modes", subtopic = "GetCallBackModes",
@@ -619,9 +616,9 @@ M.CALLS = {
   -- @tab args the fields (or them positionally, in this order)
   -- @tparam string|int args.callid the call's ID
   -- @string args.account_number the contact's account number (key)
-  -- @treturn[1] table a list of `{ campaign_id, mode_name, contact_id, timezone, contact_number,
-  -- campaign_category, callid, gmt_deviation, disposition_required, dnc_period_type, dnc_days,
-  -- dnc_eod, customer_dnc_tz_enabled, raw }`, with `find`
+  -- @treturn[1] table a list of `{ campaign_id, mode_name, contact_id, timezone, contact_number,`
+  -- `campaign_category, callid, gmt_deviation, disposition_required, dnc_period_type, dnc_days,`
+  -- `dnc_eod, customer_dnc_tz_enabled, raw }`, with `find`
   -- @return[2] nil
   -- @return[2] err
   { method = "get_mode_information", subtopic = "GetModeInformation",
@@ -674,8 +671,8 @@ M.CALLS = {
   -- @tparam string|int|table args.to_date the last day, not before `from_date`: "DD/MM/YYYY", or a date
   -- @int[opt=1] args.start the first record, from 1
   -- @int[opt=50] args.count how many records
-  -- @treturn[1] table a list of `{ row, campaign_id, contact_id, mode_id, mode_description, value,
-  -- start_date, end_date, start_time, end_time, raw }`, with `find`
+  -- @treturn[1] table a list of `{ row, campaign_id, contact_id, mode_id, mode_description, value,`
+  -- `start_date, end_date, start_time, end_time, raw }`, with `find`
   -- @return[2] nil
   -- @return[2] err
   { method = "get_personal_callback_list", subtopic = "GetPersonalCallbackList",
@@ -709,9 +706,9 @@ M.CALLS = {
   -- @bool[opt=false] args.consent
   -- @tparam string|int args.agent_id the agent
   -- @bool[opt=false] args.reserved reserved contacts
-  -- @treturn[1] table `{ phone_number, account_number, campaign_id, campaign_group, campaign_group_id,
-  -- campaign_key, contact_strategy, mode, contact_id, expiry_time, callback_time, call_type,
-  -- consent, raw }`
+  -- @treturn[1] table `{ phone_number, account_number, campaign_id, campaign_group, campaign_group_id,`
+  -- `campaign_key, contact_strategy, mode, contact_id, expiry_time, callback_time, call_type,`
+  -- `consent, raw }`
   -- @return[2] nil
   -- @return[2] err
   { method = "get_download_contacts_for_dialing", subtopic = "GetDownloadContactsForDialing",
@@ -776,8 +773,8 @@ M.CALLS = {
   -- @string[opt] args.lcm_key LCMKey
   -- @string args.call_type `"INBOUND"` or `"OUTBOUND"` (any case)
   -- @string[opt] args.business_field_query BusinessFieldQueryToSearch
-  -- @treturn[1] table a list of `{ campaign_id, campaign_name, contact_id, call_type, agent_id, mode,
-  -- phone_number, account_number, raw }`, with `find`
+  -- @treturn[1] table a list of `{ campaign_id, campaign_name, contact_id, call_type, agent_id, mode,`
+  -- `phone_number, account_number, raw }`, with `find`
   -- @return[2] nil
   -- @return[2] err
   { method = "get_campaigns_for_mcd_request", subtopic = "GetCampaignsForMCDRequest",

@@ -29,8 +29,12 @@ end
 -- `client:set_outcome{...}`, the typed call of every documented subtopic, and `client:call`
 -- for any other. Every call returns its result, or `nil, err` (see @{errors.md|Errors});
 -- none raises for runtime data. Typed calls take a table of snake_case fields, or their
--- fields positionally in the order given here (`client:get_callback_modes(callid,
--- account_number)`). Every Set (`set_...`) carries an Idempotency-Key, returns `true` when
+-- fields positionally in the order given here:
+-- `client:get_callback_modes(callid, account_number)`. Every field is checked before
+-- anything is sent: a bad or unknown one is `invalid` with `err.field` naming it. A date
+-- is also accepted as an `os.time()` value or a table `{ year =, month =, day =, hour =,`
+-- `min = }`; an impossible date, or an end before its start, is `invalid`.
+-- Every Set (`set_...`) carries an Idempotency-Key, returns `true` when
 -- LCM accepted it, is `rejected` when LCM answers `success: false`, has `err.recorded`,
 -- and is queued in the outbox (option `outbox`) when its fate is not known.
 -- A list answer has `list:find(x)`: the record whose ID is x (107 and "107" alike) or whose

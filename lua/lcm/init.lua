@@ -62,10 +62,10 @@ local lcm = {
   -- the Prometheus text format (see README, "Seeing what lcm does").
   -- The counters are kept in C: one set for every client in every Lua state and thread.
   -- @function stats
-  -- @treturn table `{ requests = { [subtopic] = n }, attempts = {...}, retries = {...},
-  -- errors = { [kind] = { [code] = n } }, outbox = { queued =, not_queued =, sent =, dead = },
-  -- budget = { [target] = tokens }, latency = { [subtopic] = { count =, sum_ms =,
-  -- buckets = { { le =, count = }, ... } } }, dropped = n }`
+  -- @treturn table `{ requests = { [subtopic] = n }, attempts = {...}, retries = {...},`
+  -- `errors = { [kind] = { [code] = n } }, outbox = { queued =, not_queued =, sent =, dead = },`
+  -- `budget = { [target] = tokens }, latency = { [subtopic] = { count =, sum_ms =,`
+  -- `buckets = { { le =, count = }, ... } } }, dropped = n }`
   stats = stats.table,
   --- The same numbers as @{stats} in the Prometheus text exposition format (0.0.4), for a
   -- scrape endpoint or a monitoring script.
