@@ -11,6 +11,7 @@
 #   make fuzz            libFuzzer on the answer path for FUZZ_SECONDS (default 60)
 #   make embed-san       the embedding host under ThreadSanitizer and AddressSanitizer
 #   make bench           the benchmark table (README, "Performance")
+#   make docs            the API reference (LDoc, config.ld) into build/docs/
 # `make demo` and `make test` install missing Debian packages first (tools/deps.sh).
 # Packagers: CPPFLAGS, CFLAGS and LDFLAGS from the environment are used (ours are added);
 # WERROR=0 drops -Werror; LUA_CFLAGS overrides the Lua headers found with pkg-config.
@@ -86,7 +87,7 @@ CORE_GEN := $(BUILD)/lua_modules.h
 BUSTED   ?= $(LUA) tools/busted.lua
 
 .PHONY: all module deps demo test lint install install-module install-bin install-sim uninstall clean \
-        rockspec check-version asan valgrind fuzz embed-san bench deb
+        rockspec check-version asan valgrind fuzz embed-san bench deb docs
 
 EMBED    := $(BUILD)/lcm-embed
 
@@ -253,6 +254,26 @@ bench: deps
 	@$(MAKE) --no-print-directory LUA_VERSION=5.4 all $(BENCH_HOST) $(CG_HOST)
 	@LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH="$(CURDIR)/build/5.4/?.so;;" \
 	    BENCH_HOST="$(CURDIR)/$(BENCH_HOST)" CG_HOST="$(CURDIR)/$(CG_HOST)" lua5.4 bench/bench.lua
+
+# The API reference: LDoc (Debian's lua-ldoc) reads the doc comments (`---` blocks) of the
+# files config.ld names and writes HTML to DOCS_DIR. Any warning fails the build. LDoc
+# prints warnings and still exits 0 for some (--fatalwarnings misses a bad reference in a
+# module's own description), so its output is kept and any line but the ones it always
+# prints is a failure (a missing formatter too: "format: discount not found, falling back
+# to text"). DOCS_CONFIG: another config.ld (the specs check that a broken one fails).
+LDOC        ?= ldoc
+DOCS_DIR    ?= build/docs
+DOCS_CONFIG ?= config.ld
+docs:
+	@sh tools/deps.sh --docs
+	@rm -rf $(DOCS_DIR) && mkdir -p $(DOCS_DIR)
+	@$(LDOC) --fatalwarnings -c $(DOCS_CONFIG) -d $(abspath $(DOCS_DIR)) . > $(DOCS_DIR)/ldoc.log 2>&1; rc=$$?; \
+	    grep -v -e '^reading configuration from ' -e '^found master module' -e '^output written to ' \
+	        -e '^changing to directory' $(DOCS_DIR)/ldoc.log | grep . >&2 && \
+	        { echo "make docs: LDoc warned (above): fix the doc comments" >&2; exit 1; }; \
+	    test $$rc -eq 0 || { cat $(DOCS_DIR)/ldoc.log >&2; echo "make docs: LDoc failed" >&2; exit 1; }
+	@rm -f $(DOCS_DIR)/ldoc.log
+	@echo "make docs: $(DOCS_DIR)/index.html"
 
 lint: check-version
 	luacheck --no-color lua spec examples sim bench bin .luacheckrc .busted

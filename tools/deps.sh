@@ -5,6 +5,7 @@
 #   --checks  also the tools of make asan, make valgrind and make fuzz
 #   --bench   also the fixed-response server and the peers of make bench
 #   --deb     also what make deb needs (Debian's packaging tools)
+#   --docs    also what make docs needs (LDoc, and lua-discount, its Markdown renderer)
 # As root it runs apt-get; otherwise sudo apt-get when sudo exists; otherwise it prints the
 # one command to run as root and exits 1. LCM_DEPS_EXTRA: more package names to require
 # (the specs use it to check the message for a package that is not installed).
@@ -16,8 +17,9 @@ case "${1:-}" in
     --checks) pkgs="$pkgs clang libclang-rt-14-dev valgrind" ;;
     --bench) pkgs="$pkgs nginx-light lua-sec" ;;
     --deb) pkgs="$pkgs debhelper dh-lua dpkg-dev fakeroot lintian" ;;
+    --docs) pkgs="$pkgs lua-ldoc lua-discount" ;;
     "") ;;
-    *) echo "usage: tools/deps.sh [--checks | --bench | --deb]" >&2; exit 2 ;;
+    *) echo "usage: tools/deps.sh [--checks | --bench | --deb | --docs]" >&2; exit 2 ;;
 esac
 pkgs="$pkgs ${LCM_DEPS_EXTRA:-}"
 

@@ -9,6 +9,9 @@ local check = require "lcm.check"
 local dates = require "lcm.dates"
 local answers = require "lcm.answers"
 
+--- The typed calls of @{Client}, one for every documented subtopic (LDoc merges them into
+-- the class; its description is lua/lcm/client.lua's).
+-- @classmod Client
 local M = {}
 
 local field = core.field
@@ -16,7 +19,7 @@ local invalid = check.invalid
 
 local function err_of(_, err) return err end
 
----------------------------------------------------------------------------------------------
+-- ------------------------------------------------------------------------------------------
 -- Checkers: (name, value, args) -> wire value [, parts] | nil, err. `args` is the caller's
 -- whole table, for the lookup lists (call_outcomes, business_outcomes).
 
@@ -197,7 +200,7 @@ local function time_of(date_name)
   end
 end
 
----------------------------------------------------------------------------------------------
+-- ------------------------------------------------------------------------------------------
 -- Answers: the readers of lcm.answers, and the shapes only these calls have.
 
 local int, str, num, bool = answers.int, answers.str, answers.num, answers.bool
@@ -277,7 +280,7 @@ local MODE = {
   { "pewc", "PEWC", bool }, { "campaign_pewc", "CampaignPEWC", bool },
 }
 
----------------------------------------------------------------------------------------------
+-- ------------------------------------------------------------------------------------------
 -- The calls. Field entries: { snake_case name, wire name, checker, default = value or
 -- function(args), optional = true (left out of the request when not given) }.
 
@@ -314,6 +317,32 @@ local function callback_order(p)
 end
 
 M.CALLS = {
+  --- Marks a contact Do Not Call (SetDNC).
+  -- @function set_dnc
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam string|int args.callid the call's ID
+  -- @string args.account_number the contact's account number (key)
+  -- @tparam[opt="DNC"] int|string|table args.call_outcome an ID, a record, or a name (from
+  -- `call_outcomes`, else @{lcm.CALL_OUTCOME}, ignoring case)
+  -- @tparam int|string|table args.business_outcome an ID, a record of a list, or a name (needs
+  -- `business_outcomes`)
+  -- @number[opt=0] args.lead_score
+  -- @bool[opt] args.campaign_specific the DNC applies to this campaign only (CampaignSpecificDNC)
+  -- @bool[opt] args.phone_number_dnc the phone number is DNC, not the contact (isPhoneNoDNC)
+  -- @string[opt] args.business_field_value BussfldDNCValue
+  -- @string[opt] args.business_field_value_2 BussfldDNCValue1
+  -- @string[opt] args.blocked_by BlockedBy
+  -- @tparam[opt] string|int|table args.block_start DNCBlockStartDate: "DD/MM/YYYY HH:mm", or a date
+  -- @tparam[opt] string|int|table args.block_end DNCBlockEndDate, not before block_start: "DD/MM/YYYY HH:mm", or a date
+  -- @string[opt] args.agent_comments
+  -- @number[opt] args.target_amount
+  -- @tparam[opt] string|int args.campaign_category_id DNCCampaignCategoryID
+  -- @tab[opt] args.call_outcomes the list of @{get_call_outcomes}: names are looked up there
+  -- @tab[opt] args.business_outcomes the list of @{get_business_outcomes} or
+  -- @{get_outcomes}: names are looked up there
+  -- @treturn[1] boolean true: LCM recorded it
+  -- @return[2] nil
+  -- @return[2] err, with `recorded` (and `queued` with an outbox)
   { method = "set_dnc", subtopic = "SetDNC", set = true,
     lookups = { "call_outcomes", "business_outcomes" },
     fields = {
@@ -333,52 +362,265 @@ M.CALLS = {
       { "campaign_category_id", "DNCCampaignCategoryID", id_text, optional = true },
     },
     after = datetime_range("block_start", "block_end") },
+  --- Schedules a callback (SetCallbackWithComments). The end may not be before the start.
+  -- @function set_callback
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam string|int args.callid the call's ID
+  -- @string args.account_number the contact's account number (key)
+  -- @tparam string|int|table args.start_date the first day: "DD/MM/YYYY", or a date
+  -- @tparam string|int|table args.end_date the last day: "DD/MM/YYYY", or a date
+  -- @tparam[opt] string|int|table args.start_time HH:mm (24 h), or a time value; default: taken
+  -- from `start_date` when that is an `os.time()` value or a table
+  -- @tparam[opt] string|int|table args.end_time HH:mm (24 h), or a time value; default: taken
+  -- from `end_date` when that is an `os.time()` value or a table
+  -- @tparam int|table args.callback_mode the mode ID, or a record of @{get_callback_modes}
+  -- @tparam string|int args.user_id the agent's user ID
+  -- @string[opt=""] args.agent_comments
+  -- @number[opt=0] args.lead_score
+  -- @number[opt=0] args.target_amount
+  -- @treturn[1] boolean true: LCM recorded it
+  -- @return[2] nil
+  -- @return[2] err, with `recorded` (and `queued` with an outbox)
   { method = "set_callback", subtopic = "SetCallbackWithComments", set = true,
     fields = callback_fields("CallbackModeId"), after = callback_order },
+  --- Schedules a personal callback, to the same agent (SetPersonalCallbackWithComments).
+  -- @function set_personal_callback
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam string|int args.callid the call's ID
+  -- @string args.account_number the contact's account number (key)
+  -- @tparam string|int|table args.start_date the first day: "DD/MM/YYYY", or a date
+  -- @tparam string|int|table args.end_date the last day: "DD/MM/YYYY", or a date
+  -- @tparam[opt] string|int|table args.start_time HH:mm (24 h), or a time value; default: taken
+  -- from `start_date` when that is an `os.time()` value or a table
+  -- @tparam[opt] string|int|table args.end_time HH:mm (24 h), or a time value; default: taken
+  -- from `end_date` when that is an `os.time()` value or a table
+  -- @tparam int|table args.callback_mode the mode ID, or a record of @{get_callback_modes}
+  -- @tparam string|int args.user_id the agent's user ID
+  -- @string[opt=""] args.agent_comments
+  -- @number[opt=0] args.lead_score
+  -- @number[opt=0] args.target_amount
+  -- @treturn[1] boolean true: LCM recorded it
+  -- @return[2] nil
+  -- @return[2] err, with `recorded` (and `queued` with an outbox)
   { method = "set_personal_callback", subtopic = "SetPersonalCallbackWithComments", set = true,
     fields = callback_fields("CallbackModeID"), after = callback_order },
+  --- Sets a business outcome and schedules a callback
+  -- (SetBusinessOutcomeWithCallback).
+  -- @function set_business_outcome_with_callback
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam string|int args.callid the call's ID
+  -- @string args.account_number the contact's account number (key)
+  -- @tparam[opt="CallBack"] int|string|table args.call_outcome an ID, a record, or a name (from
+  -- `call_outcomes`, else @{lcm.CALL_OUTCOME}, ignoring case)
+  -- @tparam int|string|table args.business_outcome an ID, a record of a list, or a name (needs
+  -- `business_outcomes`)
+  -- @tparam string|int|table args.start_date the first day: "DD/MM/YYYY", or a date
+  -- @tparam string|int|table args.end_date the last day: "DD/MM/YYYY", or a date
+  -- @tparam[opt] string|int|table args.start_time HH:mm (24 h), or a time value; default: taken
+  -- from `start_date` when that is an `os.time()` value or a table
+  -- @tparam[opt] string|int|table args.end_time HH:mm (24 h), or a time value; default: taken
+  -- from `end_date` when that is an `os.time()` value or a table
+  -- @tparam int|table args.callback_mode the mode ID, or a record of @{get_callback_modes}
+  -- @tparam string|int args.user_id the agent's user ID
+  -- @string[opt=""] args.agent_comments
+  -- @number[opt=0] args.lead_score
+  -- @number[opt=0] args.target_amount
+  -- @tab[opt] args.call_outcomes the list of @{get_call_outcomes}: names are looked up there
+  -- @tab[opt] args.business_outcomes the list of @{get_business_outcomes} or
+  -- @{get_outcomes}: names are looked up there
+  -- @treturn[1] boolean true: LCM recorded it
+  -- @return[2] nil
+  -- @return[2] err, with `recorded` (and `queued` with an outbox)
   { method = "set_business_outcome_with_callback", subtopic = "SetBusinessOutcomeWithCallback", set = true,
     lookups = { "call_outcomes", "business_outcomes" },
     fields = callback_fields("CallbackModeID", { "call_outcome", "OutcomeId", telephony, default = "CallBack" },
                              { "business_outcome", "BusinessOutcome", business }),
     after = callback_order },
+  --- Sets a business outcome and schedules a personal callback
+  -- (SetBusinessOutcomeWithPersonalCallback).
+  -- @function set_business_outcome_with_personal_callback
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam string|int args.callid the call's ID
+  -- @string args.account_number the contact's account number (key)
+  -- @tparam[opt="CallBack"] int|string|table args.call_outcome an ID, a record, or a name (from
+  -- `call_outcomes`, else @{lcm.CALL_OUTCOME}, ignoring case)
+  -- @tparam int|string|table args.business_outcome an ID, a record of a list, or a name (needs
+  -- `business_outcomes`)
+  -- @tparam string|int|table args.start_date the first day: "DD/MM/YYYY", or a date
+  -- @tparam string|int|table args.end_date the last day: "DD/MM/YYYY", or a date
+  -- @tparam[opt] string|int|table args.start_time HH:mm (24 h), or a time value; default: taken
+  -- from `start_date` when that is an `os.time()` value or a table
+  -- @tparam[opt] string|int|table args.end_time HH:mm (24 h), or a time value; default: taken
+  -- from `end_date` when that is an `os.time()` value or a table
+  -- @tparam int|table args.callback_mode the mode ID, or a record of @{get_callback_modes}
+  -- @tparam string|int args.user_id the agent's user ID
+  -- @string[opt=""] args.agent_comments
+  -- @number[opt=0] args.lead_score
+  -- @number[opt=0] args.target_amount
+  -- @tab[opt] args.call_outcomes the list of @{get_call_outcomes}: names are looked up there
+  -- @tab[opt] args.business_outcomes the list of @{get_business_outcomes} or
+  -- @{get_outcomes}: names are looked up there
+  -- @treturn[1] boolean true: LCM recorded it
+  -- @return[2] nil
+  -- @return[2] err, with `recorded` (and `queued` with an outbox)
   { method = "set_business_outcome_with_personal_callback", subtopic = "SetBusinessOutcomeWithPersonalCallback",
     set = true, lookups = { "call_outcomes", "business_outcomes" },
     fields = callback_fields("CallbackModeID", { "call_outcome", "OutcomeId", telephony, default = "CallBack" },
                              { "business_outcome", "BusinessOutcome", business }),
     after = callback_order },
+  --- Adds a contact number (mode) to the contact (SetNewModeNumber).
+  -- @function set_new_mode_number
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam string|int args.callid the call's ID
+  -- @string args.account_number the contact's account number (key)
+  -- @tparam int|table args.mode the mode ID, or a record of @{get_campaign_modes}
+  -- @tparam string|int args.contact_number the number
+  -- @bool[opt=false] args.delete_other_modes
+  -- @tparam string|int args.agent_id the agent
+  -- @treturn[1] boolean true: LCM recorded it
+  -- @return[2] nil
+  -- @return[2] err, with `recorded` (and `queued` with an outbox)
   { method = "set_new_mode_number", subtopic = "SetNewModeNumber", set = true,
     fields = { CALLID, ACCOUNT, { "mode", "ModeID", id }, { "contact_number", "ContactNumber", id_text },
                { "delete_other_modes", "DeleteOtherModes", boolean, default = false },
                { "agent_id", "AgentID", id_text } } },
+  --- Sets the telephony outcome of a call (SetCallOutcomeWithComments).
+  -- @function set_call_outcome
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam string|int args.callid the call's ID
+  -- @string args.account_number the contact's account number (key)
+  -- @tparam int|string|table args.call_outcome an ID, a record, or a name (from
+  -- `call_outcomes`, else @{lcm.CALL_OUTCOME}, ignoring case)
+  -- @number[opt=0] args.lead_score
+  -- @tparam string|int args.user_id the agent's user ID
+  -- @string[opt=""] args.agent_comments
+  -- @number[opt=0] args.target_amount
+  -- @tab[opt] args.call_outcomes the list of @{get_call_outcomes}: names are looked up there
+  -- @treturn[1] boolean true: LCM recorded it
+  -- @return[2] nil
+  -- @return[2] err, with `recorded` (and `queued` with an outbox)
   { method = "set_call_outcome", subtopic = "SetCallOutcomeWithComments", set = true, lookups = { "call_outcomes" },
     fields = { CALLID, ACCOUNT, { "call_outcome", "OutcomeId", telephony }, LEAD, USER, COMMENTS, TARGET } },
+  --- Sets the business outcome of a call (SetBusinessOutcomeWithComments).
+  -- @function set_business_outcome
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam string|int args.callid the call's ID
+  -- @string args.account_number the contact's account number (key)
+  -- @tparam int|string|table args.business_outcome an ID, a record of a list, or a name (needs
+  -- `business_outcomes`)
+  -- @number[opt=0] args.lead_score
+  -- @tparam string|int args.user_id the agent's user ID
+  -- @string[opt=""] args.agent_comments
+  -- @number[opt=0] args.target_amount
+  -- @tab[opt] args.business_outcomes the list of @{get_business_outcomes} or
+  -- @{get_outcomes}: names are looked up there
+  -- @treturn[1] boolean true: LCM recorded it
+  -- @return[2] nil
+  -- @return[2] err, with `recorded` (and `queued` with an outbox)
   { method = "set_business_outcome", subtopic = "SetBusinessOutcomeWithComments", set = true,
     lookups = { "business_outcomes" },
     fields = { CALLID, ACCOUNT, { "business_outcome", "OutcomeId", business }, LEAD, USER, COMMENTS, TARGET } },
+  --- Sets business fields of the contact (SetContactBusinessFields).
+  -- @function set_contact_business_fields
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam string|int args.callid the call's ID
+  -- @string args.account_number the contact's account number (key)
+  -- @tparam string|int args.agent_id the agent
+  -- @tab args.fields `{ FName = "Test" }` (sent as String), or a list of
+  -- `{ name =, value =, data_type =, format = }`
+  -- @treturn[1] boolean true: LCM recorded it
+  -- @return[2] nil
+  -- @return[2] err, with `recorded` (and `queued` with an outbox)
   { method = "set_contact_business_fields", subtopic = "SetContactBusinessFields", set = true,
     fields = { CALLID, ACCOUNT, { "agent_id", "AgentID", id_text }, { "fields", "businessField", business_fields } } },
+  --- Reports an agent's state (SendAgentState).
+  -- @function send_agent_state
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam string|int args.agent_id the agent
+  -- @string args.agent_state e.g. `"NOT_READY"`
+  -- @treturn[1] boolean true
+  -- @return[2] nil
+  -- @return[2] err
   { method = "send_agent_state", subtopic = "SendAgentState",
     answer = "SendAgentState",
     fields = { { "agent_id", "agentID", id_text }, { "agent_state", "agentState", text } } },
+  --- The telephony outcomes of the tenant (GetCallOutCome).
+  -- @function get_call_outcomes
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam string|int args.callid the call's ID
+  -- @treturn[1] table a list of `{ id, description, raw }`, with `find`
+  -- @return[2] nil
+  -- @return[2] err
   { method = "get_call_outcomes", subtopic = "GetCallOutCome",
     answer = "CallOutCome", fields = { CALLID }, read = answers.outcomes },
+  --- The business outcomes of the contact's campaign (GetBusinessOutCome).
+  -- @function get_business_outcomes
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam string|int args.callid the call's ID
+  -- @string args.account_number the contact's account number (key)
+  -- @treturn[1] table a list like @{get_outcomes}'s, with `find`
+  -- @return[2] nil
+  -- @return[2] err
   { method = "get_business_outcomes", subtopic = "GetBusinessOutCome",
     answer = "BusinessOutCome", fields = { CALLID, ACCOUNT },
     read = answers.outcomes },
+  --- The parents of the business outcome groups (GetBOGroupParent).
+  -- @function get_bo_group_parent
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam string|int args.callid the call's ID
+  -- @string args.account_number the contact's account number (key)
+  -- @treturn[1] table a list of `{ id, name, campaign_key, raw }`, with `find`
+  -- @return[2] nil
+  -- @return[2] err
   { method = "get_bo_group_parent", subtopic = "GetBOGroupParent",
     answer = "BOGroupParent", fields = { CALLID, ACCOUNT },
     read = records({ { "id", "ParentId", int }, { "name", "ParentName", str }, { "campaign_key", "CampaignKey", str } },
                    "id", "name") },
+  --- The business outcomes under a parent (GetBusinessOutcomeParent).
+  -- @function get_business_outcome_parent
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam string|int args.callid the call's ID
+  -- @string args.account_number the contact's account number (key)
+  -- @tparam int|table args.parent_id an ID, or a record of @{get_bo_group_parent}
+  -- @treturn[1] table a list like @{get_outcomes}'s, with `find`
+  -- @return[2] nil
+  -- @return[2] err
   { method = "get_business_outcome_parent", subtopic = "GetBusinessOutcomeParent",
     answer = "BusinessOutcomeParent",
     fields = { CALLID, ACCOUNT, { "parent_id", "ParentBusinessOutcomeId", id_string } }, read = answers.outcomes },
+  --- The modes a callback may use (GetCallBackModes).
+  -- @function get_callback_modes
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam string|int args.callid the call's ID
+  -- @string args.account_number the contact's account number (key)
+  -- @treturn[1] table a list of `{ id, description, value, channel_type, min_length, max_length,`
+  -- `pewc, campaign_pewc, raw }`, with `find`
+  -- @return[2] nil
+  -- @return[2] err
   { method = "get_callback_modes", subtopic = "GetCallBackModes",
     answer = "CallBackModes", fields = { CALLID, ACCOUNT },
     read = records(MODE, "id", "description") },
+  --- The modes of the contact's campaign (GetCampaignModes).
+  -- @function get_campaign_modes
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam string|int args.callid the call's ID
+  -- @string args.account_number the contact's account number (key)
+  -- @treturn[1] table a list like @{get_callback_modes}'s, with `find`
+  -- @return[2] nil
+  -- @return[2] err
   { method = "get_campaign_modes", subtopic = "GetCampaignModes",
     answer = "CampaignModes", fields = { CALLID, ACCOUNT },
     read = records(MODE, "id", "description") },
+  --- The contact's modes with their DNC settings (GetModeInformation).
+  -- @function get_mode_information
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam string|int args.callid the call's ID
+  -- @string args.account_number the contact's account number (key)
+  -- @treturn[1] table a list of `{ campaign_id, mode_name, contact_id, timezone, contact_number,`
+  -- `campaign_category, callid, gmt_deviation, disposition_required, dnc_period_type, dnc_days,`
+  -- `dnc_eod, customer_dnc_tz_enabled, raw }`, with `find`
+  -- @return[2] nil
+  -- @return[2] err
   { method = "get_mode_information", subtopic = "GetModeInformation",
     answer = "GetModeInformationResult", fields = { CALLID, ACCOUNT },
     read = records({
@@ -389,14 +631,50 @@ M.CALLS = {
       { "dnc_period_type", "DNCPeriodType", str }, { "dnc_days", "DNCDays", num }, { "dnc_eod", "DNCEOD", bool },
       { "customer_dnc_tz_enabled", "CustomerDNCTZEnabled", bool },
     }, "campaign_id", "mode_name") },
+  --- The contact's screen-pop fields (GetScreenPopData).
+  -- @function get_screen_pop_data
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam string|int args.callid the call's ID
+  -- @string args.account_number the contact's account number (key)
+  -- @treturn[1] table field name -> value, as sent (JSON null left out)
+  -- @return[2] nil
+  -- @return[2] err
   { method = "get_screen_pop_data", subtopic = "GetScreenPopData",
     answer = "ScreenPopData", fields = { CALLID, ACCOUNT }, read = field_values },
+  --- The names of the business fields a DNC may use (GetDNCBussField).
+  -- @function get_dnc_business_fields
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam string|int args.callid the call's ID
+  -- @string args.account_number the contact's account number (key)
+  -- @treturn[1] table a list of names, with `find` (ignoring case)
+  -- @return[2] nil
+  -- @return[2] err
   { method = "get_dnc_business_fields", subtopic = "GetDNCBussField",
     answer = "DNCBussField", fields = { CALLID, ACCOUNT }, read = names },
+  --- The contact's business fields (GetContactDetail).
+  -- @function get_business_fields
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam string|int args.callid the call's ID
+  -- @string args.account_number the contact's account number (key)
+  -- @treturn[1] table a list of `{ name, value, data_type, format, editable, raw }`, with `find`
+  -- @return[2] nil
+  -- @return[2] err
   { method = "get_business_fields", subtopic = "GetContactDetail",
     answer = "ContactDetail", fields = { CALLID, ACCOUNT },
     read = records({ { "name", "FieldName", str }, { "value", "Value", str }, { "data_type", "DataType", str },
                      { "format", "Format", str }, { "editable", "Editable", bool } }, "name", "name") },
+  --- An agent's personal callbacks in a date range (GetPersonalCallbackList).
+  -- @function get_personal_callback_list
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam string|int args.user_id the agent's user ID
+  -- @tparam string|int|table args.from_date the first day: "DD/MM/YYYY", or a date
+  -- @tparam string|int|table args.to_date the last day, not before `from_date`: "DD/MM/YYYY", or a date
+  -- @int[opt=1] args.start the first record, from 1
+  -- @int[opt=50] args.count how many records
+  -- @treturn[1] table a list of `{ row, campaign_id, contact_id, mode_id, mode_description, value,`
+  -- `start_date, end_date, start_time, end_time, raw }`, with `find`
+  -- @return[2] nil
+  -- @return[2] err
   { method = "get_personal_callback_list", subtopic = "GetPersonalCallbackList",
     answer = "PersonalCallbackList",
     fields = { USER, { "from_date", "FromDate", date }, { "to_date", "ToDate", date },
@@ -409,21 +687,70 @@ M.CALLS = {
       { "start_date", "CallStartDate", str }, { "end_date", "CallEndDate", str },
       { "start_time", "CallStartTime", str }, { "end_time", "CallEndTime", str },
     }, "contact_id", "value") },
+  --- The campaign groups, with their campaigns and agents (GetCampaignGroups).
+  -- @function get_campaign_groups
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam[opt] string|int args.user_id the agent whose groups
+  -- @treturn[1] table a list of `{ name, type, status, campaigns, agents, raw }`, with `find`;
+  -- `campaigns` lists `{ id, pct, status }`, `agents` lists `{ id, name }`
+  -- @return[2] nil
+  -- @return[2] err
   { method = "get_campaign_groups", subtopic = "GetCampaignGroups",
     answer = "SetCampaignGroup",
     fields = { { "user_id", "userID", id_text, optional = true } }, read = campaign_groups },
+  --- One contact to dial manually (GetDownloadContactsForDialing).
+  -- @function get_download_contacts_for_dialing
+  -- @tab args the fields (or them positionally, in this order)
+  -- @string args.campaign_group the campaign group's name
+  -- @int[opt=1] args.count must be 1 (see @{get_download_all_contacts})
+  -- @bool[opt=false] args.consent
+  -- @tparam string|int args.agent_id the agent
+  -- @bool[opt=false] args.reserved reserved contacts
+  -- @treturn[1] table `{ phone_number, account_number, campaign_id, campaign_group, campaign_group_id,`
+  -- `campaign_key, contact_strategy, mode, contact_id, expiry_time, callback_time, call_type,`
+  -- `consent, raw }`
+  -- @return[2] nil
+  -- @return[2] err
   { method = "get_download_contacts_for_dialing", subtopic = "GetDownloadContactsForDialing",
     answer = "DownloadContactsForDialing",
     fields = { { "campaign_group", "CampaignGroup", text }, { "count", "NumberOfContactsRequired", one, default = 1 },
                { "consent", "Consent", flag_string, default = false }, { "agent_id", "AgentID", id_text },
                { "reserved", "ReservedContacts", flag_string, default = false } },
     read = one_contact },
+  --- Contacts to dial manually (GetDownloadAllContactsForDialing).
+  -- @function get_download_all_contacts
+  -- @tab args the fields (or them positionally, in this order)
+  -- @string args.campaign_group the campaign group's name
+  -- @int args.count how many contacts, at least 1
+  -- @bool[opt=false] args.consent
+  -- @tparam string|int args.agent_id the agent
+  -- @bool[opt=false] args.reserved reserved contacts
+  -- @treturn[1] table a list of contacts as @{get_download_contacts_for_dialing} returns, with `find`;
+  -- `list.failure_reason` (RequestFailureReason)
+  -- @return[2] nil
+  -- @return[2] err
   { method = "get_download_all_contacts", subtopic = "GetDownloadAllContactsForDialing",
     answer = "DownloadAllContactsForDialing",
     fields = { { "campaign_group", "CampaignGroup", text }, { "count", "NumberOfContactsRequired", count_string },
                { "consent", "Consent", flag_string, default = false }, { "agent_id", "AgentID", id_text },
                { "reserved", "ReservedContacts", flag_string, default = false } },
     read = all_contacts },
+  --- Adds a number to a compliance list such as DNC (AddCompliance).
+  -- @function add_compliance
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam string|int args.value the number or value (Cvalue)
+  -- @string[opt] args.campaign
+  -- @string[opt] args.campaign_category
+  -- @tparam[opt] string|int|table args.start_date from: "DD/MM/YYYY HH:mm", or a date
+  -- @tparam[opt] string|int|table args.end_date until, not before `start_date`: "DD/MM/YYYY HH:mm", or a date
+  -- @string[opt="VOICE"] args.channel_type
+  -- @string[opt="DNC"] args.upload_type
+  -- @string[opt="Append"] args.operation
+  -- @bool[opt] args.business_field_dnc IsBusinessFieldDNC
+  -- @tparam[opt] int|table args.callback_mode the mode ID, or a record
+  -- @treturn[1] string the update status LCM answers
+  -- @return[2] nil
+  -- @return[2] err
   { method = "add_compliance", subtopic = "AddCompliance",
     answer = "AddComplianceResponse",
     fields = {
@@ -438,6 +765,18 @@ M.CALLS = {
       { "callback_mode", "CallbackModeID", id, optional = true },
     },
     after = datetime_range("start_date", "end_date"), read = response_text },
+  --- The campaigns and contacts that match a caller (GetCampaignsForMCDRequest).
+  -- @function get_campaigns_for_mcd_request
+  -- @tab args the fields (or them positionally, in this order)
+  -- @tparam string|int args.ani the caller's number (a Number on the wire: no leading 0)
+  -- @tparam[opt] string|int args.dnis the number called
+  -- @string[opt] args.lcm_key LCMKey
+  -- @string args.call_type `"INBOUND"` or `"OUTBOUND"` (any case)
+  -- @string[opt] args.business_field_query BusinessFieldQueryToSearch
+  -- @treturn[1] table a list of `{ campaign_id, campaign_name, contact_id, call_type, agent_id, mode,`
+  -- `phone_number, account_number, raw }`, with `find`
+  -- @return[2] nil
+  -- @return[2] err
   { method = "get_campaigns_for_mcd_request", subtopic = "GetCampaignsForMCDRequest",
     answer = "SetCampaignsForMCDResponse",
     fields = {
@@ -463,7 +802,7 @@ for i, spec in ipairs(M.CALLS) do
   M.ANSWER_SUBTOPIC[spec.subtopic] = spec.answer or spec.subtopic .. "Result"
 end
 
----------------------------------------------------------------------------------------------
+-- ------------------------------------------------------------------------------------------
 -- Building a request.
 
 local function prepare(spec)

@@ -25,6 +25,21 @@ local function answer_subtopic(subtopic)
   return ANSWER_SUBTOPIC[subtopic] or (subtopic:match("^Set") and subtopic .. "Result") or nil
 end
 
+--- A client of the LCM WebService, made by @{lcm.new}: `client:get_outcomes(...)`,
+-- `client:set_outcome{...}`, the typed call of every documented subtopic, and `client:call`
+-- for any other. Every call returns its result, or `nil, err` (see @{errors.md|Errors});
+-- none raises for runtime data. Typed calls take a table of snake_case fields, or their
+-- fields positionally in the order given here:
+-- `client:get_callback_modes(callid, account_number)`. Every field is checked before
+-- anything is sent: a bad or unknown one is `invalid` with `err.field` naming it. A date
+-- is also accepted as an `os.time()` value or a table `{ year =, month =, day =, hour =,`
+-- `min = }`; an impossible date, or an end before its start, is `invalid`.
+-- Every Set (`set_...`) carries an Idempotency-Key, returns `true` when
+-- LCM accepted it, is `rejected` when LCM answers `success: false`, has `err.recorded`,
+-- and is queued in the outbox (option `outbox`) when its fate is not known.
+-- A list answer has `list:find(x)`: the record whose ID is x (107 and "107" alike) or whose
+-- name or description is x, ignoring case.
+-- @classmod Client
 local Client = {}
 Client.__index = Client
 
@@ -179,8 +194,14 @@ function Client:_set(subtopic, data, callid)
   return message, err
 end
 
+--- Sends any subtopic with the data as given (wire names, no checks but JSON encoding).
 -- Any LCM WebService subtopic: returns the answer's decoded `message`. A Set... subtopic
 -- is a Set: its result is checked and it is queued like set_outcome's.
+-- @string subtopic the request's subtopic, e.g. `"GetCallBackModes"`
+-- @tparam[opt={}] table data the request's data, with the wire names
+-- @treturn[1] table the answer's `message`, decoded
+-- @return[2] nil
+-- @return[2] err
 function Client:call(subtopic, data)
   local s, err = check.text("subtopic", subtopic)
   if not s then return finish(err, tostring(subtopic), 0) end
@@ -191,7 +212,14 @@ end
 
 local GET_CALLID = { empty_ok = true, integer_ok = true }
 
+--- The business outcomes an agent may pick for a call.
 -- The business outcomes an agent may pick for a call (GetOutcomeByOutcomegroup).
+-- @tparam string|int callid the call's ID
+-- @string[opt="MANUAL"] call_type @{lcm.MANUAL}, @{lcm.INBOUND} or @{lcm.OUTBOUND}
+-- @treturn[1] table a list of `{ id, description, parent_id, campaign_id, lead_score, raw }`,
+-- with `find`
+-- @return[2] nil
+-- @return[2] err
 function Client:get_outcomes(callid, call_type)
   local SUBTOPIC = "GetOutcomeByOutcomegroup"
   local id, err = check.text("callid", callid, GET_CALLID)
@@ -229,7 +257,20 @@ for _, f in ipairs(SET_FIELDS) do
   SUGGEST[f[2]:lower()] = f[1]
 end
 
+--- Sets the business and the telephony outcome of a call.
 -- Sets the business and the telephony outcome of a call (SetBusinessOutcomeWithCallOutcome).
+-- @tab args
+-- @tparam string|int args.callid the call's ID
+-- @string args.account_number the contact's account number (key)
+-- @tparam int|table args.business_outcome an ID, or a record of @{get_outcomes}
+-- @int args.call_outcome the telephony outcome ID (see @{lcm.CALL_OUTCOME})
+-- @tparam string|int args.user_id the agent
+-- @number[opt=0] args.lead_score
+-- @string[opt=""] args.agent_comments
+-- @number[opt=0] args.target_amount
+-- @treturn[1] boolean true: LCM recorded it
+-- @return[2] nil
+-- @return[2] err, with `recorded` (and `queued` when the client has an outbox)
 function Client:set_outcome(args)
   local SUBTOPIC = "SetBusinessOutcomeWithCallOutcome"
   if type(args) ~= "table" then
@@ -257,7 +298,13 @@ function Client:set_outcome(args)
   return true
 end
 
+--- Replays the Sets queued in the outbox, oldest first.
 -- Replays the outcomes queued in the outbox (see lcm/outbox.lua).
+-- Never raises; a concurrent flush (another process) is not waited for.
+-- @treturn[1] table `{ sent =, failed =, remaining =, corrupt = }` (and `busy = true` when
+-- another flush holds the outbox)
+-- @return[2] nil
+-- @return[2] err, `invalid` (no outbox configured, a closed client) or `outbox`
 function Client:flush_outbox()
   if not self.outbox then
     return nil, core.error { kind = "invalid", field = "outbox", message = "outbox: no outbox was configured" }
@@ -265,7 +312,9 @@ function Client:flush_outbox()
   return self.outbox_module.flush(self, self.outbox)
 end
 
+--- Closes the client: its connection goes back to the pool; later calls are `invalid`.
 -- close and garbage collection share one function in C; calling it twice is fine.
+-- Safe twice; garbage collection does the same.
 function Client:close()
   self.http:close()
 end

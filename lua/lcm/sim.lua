@@ -1,3 +1,5 @@
+--- A real lcm-sim for your own tests: start one on a free port, arm faults, read what it
+-- recorded, reset, stop.
 -- lcm.sim: a real lcm-sim process for your own tests (busted or any other runner).
 --
 --   local sim = require "lcm.sim"
@@ -12,6 +14,7 @@
 -- lcm with lcm; a TLS simulator is controlled with the curl command-line tool (LuaSocket
 -- alone has no TLS). Control methods raise when the simulator does not answer: that is a
 -- broken test setup, not a result.
+-- @module lcm.sim
 local M = {}
 
 -- The simulator is not built with the sanitizer runtime a test's interpreter may have
@@ -57,8 +60,10 @@ local function quote(s)
 end
 M.quote = quote
 
+--- The path of the lcm-sim binary that @{start} runs by default.
 -- The lcm-sim binary: $LCM_SIM, else lcm-sim on the PATH, else the build tree next to
 -- this file (a repository checkout after make).
+-- @treturn string
 function M.binary()
   local env = os.getenv("LCM_SIM")
   if env and env ~= "" then return env end
@@ -85,9 +90,19 @@ local function running(pid)
   return succeeded("kill -0 " .. pid .. " 2>/dev/null")
 end
 
+--- Starts an lcm-sim and waits until it listens.
 -- opts (all optional): fixtures (a table, written as JSON) or fixtures_file (a path),
 -- tls = { cert = file, key = file }, binary (default M.binary()), host (127.0.0.1).
 -- Returns the simulator, or nil and a message saying why it did not start.
+-- @tab[opt] opts
+-- @tab[opt] opts.fixtures answers to serve instead of the built-in ones (written as JSON)
+-- @string[opt] opts.fixtures_file a JSON file of fixtures
+-- @tab[opt] opts.tls `{ cert = file, key = file }`: serve https
+-- @string[opt] opts.binary default @{binary}()
+-- @string[opt="127.0.0.1"] opts.host
+-- @treturn[1] Sim with `url` (for @{lcm.new}'s `url`), `base` and `port`
+-- @return[2] nil
+-- @return[2] string why it did not start
 function M.start(opts)
   opts = opts or {}
   local cjson = json()
@@ -125,6 +140,11 @@ function M.start(opts)
   return self
 end
 
+--- A running simulator, from @{start}. Its control methods raise when the simulator does
+-- not answer: that is a broken test setup, not a result.
+-- @type Sim
+
+--- Stops the simulator.
 -- Stops the process, waits until it has exited (so its port no longer answers), and
 -- removes its files; safe twice.
 function Sim:stop()
@@ -169,7 +189,12 @@ local function plain(self, method, path, body)
   return table.concat(out), code
 end
 
+--- Sends a control request.
 -- One control request (the simulator's /_sim/ API): its decoded answer.
+-- @string method `"GET"` or `"POST"`
+-- @string path under `/_sim/`
+-- @string[opt] body JSON
+-- @return the decoded answer
 function Sim:request(method, path, body)
   local text, code = (self.tls and curl or plain)(self, method, path, body)
   if code ~= 200 then
@@ -185,22 +210,37 @@ local function encode(v) return json().encode(v) end
 -- A list from a JSON answer (cjson gives {} for an empty array, which is a list too).
 local function list(v) return type(v) == "table" and v or {} end
 
+--- The simulator's state.
 -- { requests =, connections =, streamed =, outcomes =, sets =, faults = }
+-- @treturn table
 function Sim:state() return self:request("GET", "/_sim/state") end
+--- How many LCM requests it answered.
 -- How many LCM requests it has answered (control requests not counted).
+-- @treturn int
 function Sim:count() return self:state().requests end
+--- The outcomes it recorded.
 -- The outcomes it recorded (SetBusinessOutcomeWithCallOutcome), with their wire fields.
+-- @treturn table a list
 function Sim:outcomes() return list(self:state().outcomes) end
+--- The other Sets it recorded.
 -- The other Sets it recorded: { subtopic =, data =, idempotency_key = }.
+-- @treturn table a list
 function Sim:sets() return list(self:state().sets) end
+--- The last requests.
 -- The last 200 requests: { method =, path =, headers =, body = }.
+-- @treturn table a list
 function Sim:requests() return list(self:request("GET", "/_sim/requests")) end
+--- Forgets everything.
 -- Forgets everything: recorded requests and outcomes, calls added, armed faults.
 function Sim:reset() return self:request("POST", "/_sim/reset", "{}") end
+--- Arms a fault.
 -- Arms one fault, or a list of them (see README, "lcm-sim"): { subtopic =, count =,
 -- status =, body =, delay_ms =, drop =, after =, truncate =, retry_after =, stream_bytes = }.
+-- @tab f the fault, or a list of them
 function Sim:fault(f) return self:request("POST", "/_sim/faults", encode(f)) end
+--- Adds a call it knows.
 -- Adds a call it knows: { callid =, type =, accept = false (Sets answer success: false) }.
+-- @tab c the call
 function Sim:add_call(c) return self:request("POST", "/_sim/calls", encode(c)) end
 
 return M
