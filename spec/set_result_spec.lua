@@ -44,6 +44,10 @@ describe("err.recorded of a failed Set", function()
         return seed.set_args { callid = "no-1" }
       end, { "rejected", nil, false } },
     { "LCM's error envelope", function() return seed.set_args { callid = "999" } end, { "lcm", "WS_Error", false } },
+    -- The envelope wins over the status (README, "Wire decisions"): not retried, not queued.
+    { "LCM's error envelope with HTTP 503", { status = 503, body = '{"channel":"LCM","topic":"Error",' ..
+        '"subtopic":"WS_Error","data":{"errorType":"WS_Error","errorMessage":"down","msg":"down"}}' },
+      { "lcm", "WS_Error", false } },
     { "HTTP 503", { status = 503 }, { "http", 503, "unknown" } },
     { "HTTP 400", { status = 400 }, { "http", 400, "unknown" } },
     { "a timeout after sending", { delay_ms = 1000 }, { "timeout", "OPERATION_TIMEDOUT", "unknown" } },
