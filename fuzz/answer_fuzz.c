@@ -1,6 +1,6 @@
 /* libFuzzer target for the answer path: bytes -> JSON decode -> envelope checks -> error
- * mapping (core.answer), then the Lua readers of both answer shapes (outcomes.from_message,
- * outcomes.set_result) and tostring of every error. The path must never raise: a Lua error
+ * mapping (core.answer), then the Lua readers of both answer shapes (answers.outcomes,
+ * answers.set_result) and tostring of every error. The path must never raise: a Lua error
  * here is a bug, and the target aborts so that libFuzzer keeps the input.
  * Built and run by `make fuzz`, with lcm.core linked in and lua/ on package.path. */
 #include <stdint.h>
@@ -20,15 +20,15 @@ static lua_State *L; /* one state for the whole run: a fuzz harness, not the mod
 static const char harness[] =
     "package.path = 'lua/?.lua;lua/?/init.lua;' .. package.path\n"
     "local core = require 'lcm.core'\n"
-    "local outcomes = require 'lcm.outcomes'\n"
+    "local answers = require 'lcm.answers'\n"
     "local expected = { 'BusinessOutCome', 'SetBusinessOutcomeWithCallOutcomeResult', false }\n"
     "return function(body, status)\n"
     "  for _, expect in ipairs(expected) do\n"
     "    local message, err = core.answer(body, status, expect or nil)\n"
     "    if message then\n"
-    "      local list, e1 = outcomes.from_message(message)\n"
+    "      local list, e1 = answers.outcomes(message)\n"
     "      if list then list:find(107) list:find('success') else err = e1 end\n"
-    "      local ok, e2 = outcomes.set_result(message, '12345')\n"
+    "      local ok, e2 = answers.set_result(message, '12345')\n"
     "      if not ok then err = e2 end\n"
     "    end\n"
     "    if err then\n"
