@@ -21,8 +21,14 @@ local ANSWER_SUBTOPIC = {
   GetCallOutCome = "CallOutcome",
 }
 
+-- Whether a subtopic is a Set: "Set..." in any case (answers' subtopics are compared
+-- ignoring case too), so call("setDNC") gets a Set's key, result check and outbox.
+local function is_set(subtopic)
+  return subtopic:sub(1, 3):lower() == "set"
+end
+
 local function answer_subtopic(subtopic)
-  return ANSWER_SUBTOPIC[subtopic] or (subtopic:match("^Set") and subtopic .. "Result") or nil
+  return ANSWER_SUBTOPIC[subtopic] or (is_set(subtopic) and subtopic .. "Result") or nil
 end
 
 --- A client of the LCM WebService, made by @{lcm.new}: `client:get_outcomes(...)`,
@@ -54,10 +60,6 @@ function Client:_log(level, message, ...)
   if not self.logger then return end
   if select("#", ...) > 0 then message = string.format(message, ...) end
   safe_call(self.logger, level, message)
-end
-
-local function is_set(subtopic)
-  return subtopic:match("^Set") ~= nil
 end
 
 -- Whether LCM may have recorded a Set whose attempt ended in err. False only where it
@@ -206,7 +208,15 @@ function Client:call(subtopic, data)
   local s, err = check.text("subtopic", subtopic)
   if not s then return finish(err, tostring(subtopic), 0) end
   if data == nil then data = {} end
-  if is_set(s) then return self:_set(s, data, type(data) == "table" and data.callid or nil) end
+  if is_set(s) then
+    local callid = type(data) == "table" and data.callid or nil
+    -- A number that is not an exact integer can never be matched against the answer's
+    -- callid: the Set would stay "unknown" and block the outbox behind it for good.
+    if type(callid) == "number" and check.integer(callid) == nil then
+      return finish(select(2, check.invalid("data.callid", "must be a string or an integer of at most 2^53")), s, 0)
+    end
+    return self:_set(s, data, callid)
+  end
   return self:_get(s, data)
 end
 
@@ -316,6 +326,7 @@ end
 -- close and garbage collection share one function in C; calling it twice is fine.
 -- Safe twice; garbage collection does the same.
 function Client:close()
+  self.closed = true -- for flush_outbox, which must not dead-letter what a closed client cannot send
   self.http:close()
 end
 

@@ -250,10 +250,11 @@ end
 
 -- The Idempotency-Key of a requeued dead letter. LCM answered the old key for good (a
 -- server that honours the key answers it the same way again), so the retry needs a new
--- one; derived from the old key and the time of death, not random, so that requeuing the
--- same dead letter twice (a crash before dead.log is removed) sends one key, not two.
-local function requeued_key(key, dead_at)
-  local text, hex = tostring(key) .. "/" .. tostring(dead_at), {}
+-- one; derived from the old key alone, not random, so that every copy of one dead letter
+-- (requeued twice after a crash before dead.log was removed, or dead-lettered twice when a
+-- flush could not rewrite outbox.flushing) is sent under one key and recorded once.
+local function requeued_key(key)
+  local text, hex = tostring(key) .. "/requeued", {}
   for round = 1, 4 do
     local h = round * 2654435761 % 4294967291
     for i = 1, #text do h = (h * 31 + text:byte(i)) % 4294967291 end -- < 2^37: exact in a double
@@ -274,7 +275,7 @@ local function requeue_locked(dir)
   for _, payload in ipairs(payloads) do
     local rec = M.decode(payload)
     if rec and rec.body then -- a version 3 record: a new key, without its dead_ fields
-      rec.key = requeued_key(rec.key, rec.dead_at)
+      rec.key = requeued_key(rec.key)
       rec.dead_at, rec.dead_error = nil, nil
       payload = M.encode(rec)
     end -- else as it is: an older record (flush reads those) or one it will dead-letter again

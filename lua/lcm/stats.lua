@@ -47,8 +47,16 @@ function M.count(metric, label, n)
   core.stats_add(key, n or 1)
 end
 
+-- err.code can be the server's errorType: any text. A label is a short name or "OTHER",
+-- so that no answer can make counting fail (or grow the series without end).
+local function code_label(err)
+  local code = err.code or (err.status and tostring(err.status)) or ""
+  if type(code) ~= "string" or #code > 48 or code:find("[^%w_.%-]") then return "OTHER" end
+  return code
+end
+
 function M.error(err)
-  core.stats_add(M.series("lcm_errors_total", err.kind, err.code or (err.status and tostring(err.status)) or ""))
+  core.stats_add(M.series("lcm_errors_total", err.kind, code_label(err)))
 end
 
 -- One call's request: its attempts and how long it took, retries and waits included.
