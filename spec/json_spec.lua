@@ -112,10 +112,22 @@ end)
 -- A host may run with LC_NUMERIC set to a locale whose decimal point is ',' (printf "0,1").
 describe("core.encode in a comma locale", function()
   local LOCALE = "de_DE.UTF-8"
+  -- glibc remembers, for the life of the process, a locale it failed to load and a missing
+  -- locale archive, so setlocale here is tried only once the locale exists: a child
+  -- (`locale -a`) says whether it does. Otherwise the first run on a bare machine compiles the
+  -- locale and still skips.
+  local function listed()
+    local p = io.popen("locale -a 2>/dev/null")
+    local all = p:read("*a")
+    p:close()
+    return ("\n" .. all):lower():find("\nde_de%.utf%-?8\n") ~= nil
+  end
   local function comma_locale()
-    if os.setlocale(LOCALE, "numeric") then return true end
-    -- Debian's `locales` package has the source; compiling it needs root (CI runs as root).
-    os.execute("localedef -i de_DE -f UTF-8 " .. LOCALE .. "")
+    if not listed() then
+      -- Debian's `locales` package has the source; compiling it needs root (CI runs as root).
+      -- --no-archive: a directory is found even where this process already missed the archive.
+      os.execute("localedef --no-archive -i de_DE -f UTF-8 " .. LOCALE)
+    end
     return os.setlocale(LOCALE, "numeric") ~= nil
   end
 

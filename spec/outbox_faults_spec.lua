@@ -123,8 +123,12 @@ describe("an outbox locked by a stuck process", function()
   it("makes an append give up after a bounded wait: not queued, ETIMEDOUT", function()
     local path = dir .. "/outbox.log"
     sim.write(path, "")
-    -- flock -o: the lock is flock(1)'s own, so killing it releases the lock
-    local p = assert(io.popen(sim.ENV .. "flock -o " .. path .. " sleep 600 >/dev/null 2>&1 & echo $!"))
+    -- One process holds the lock: a shell locks its fd 9 (flock(1) on an inherited fd) and
+    -- becomes `sleep`, so kill -9 releases the lock and leaves nothing behind. (`flock -o
+    -- PATH sleep 600` left its sleep child orphaned for 10 minutes with this process's
+    -- descriptors.)
+    local p = assert(io.popen(sim.ENV .. "(exec 9>>" .. path .. " && flock 9 && exec sleep 600) >/dev/null 2>&1 "
+                              .. "& echo $!"))
     holder = p:read("*l")
     p:close()
     assert(helper.wait_until(function() return not select(2, sim.run("flock -n " .. path .. " true")) end, 2000),
