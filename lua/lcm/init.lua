@@ -74,7 +74,8 @@ end
 -- lcm.get_outcomes(...), lcm.set_outcome{...}, lcm.call(...): the client methods, on the
 -- default client.
 local SHORTCUTS = { "get_outcomes", "set_outcome", "call" }
-for _, name in ipairs(require("lcm.api").NAMES) do SHORTCUTS[#SHORTCUTS + 1] = name end -- lcm/api.lua's calls
+-- lcm/api.lua's calls, by name only: lcm.api itself is loaded by the client at the first one.
+for _, name in ipairs(require "lcm.api_names") do SHORTCUTS[#SHORTCUTS + 1] = name end
 for _, name in ipairs(SHORTCUTS) do
   lcm[name] = function(...)
     local client, err = default()
