@@ -10,7 +10,6 @@ local core = require "lcm.core"
 local check = require "lcm.check"
 local Client = require "lcm.client"
 local retry = require "lcm.retry"
-local stats = require "lcm.stats"
 
 local lcm = {
   _VERSION = core._VERSION,
@@ -25,9 +24,10 @@ local lcm = {
   null = core.null,
   is_error = core.is_error,
   -- What lcm did in this process (every client, every Lua state and thread): a table, and
-  -- the Prometheus text format (see README, "Seeing what lcm does").
-  stats = stats.table,
-  stats_text = stats.text,
+  -- the Prometheus text format (see README, "Seeing what lcm does"). lcm.stats is loaded
+  -- when asked: the calls count through lcm.counters alone.
+  stats = function() return require("lcm.stats").table() end,
+  stats_text = function() return require("lcm.stats").text() end,
   -- The process-wide connection pool's limits (csrc/pool.c, README "Embedding").
   configure_pool = core.configure_pool,
 }
