@@ -96,7 +96,8 @@ all: $(CORE) $(SIM) $(EMBED)
 # lcm.core alone: what make install, the rockspec and the Debian package build.
 module: $(CORE)
 
-# The Lua layer but its entry file (lua/lcm/init.lua), compiled to bytecode by each Lua of
+# The Lua layer but its entry file (lua/lcm/init.lua, two lines that hand over to lcm.public,
+# so that the searchers find `require "lcm"` on the path as before), compiled to bytecode by each Lua of
 # DUMP_LUA, then as source (for a VM build whose bytecode differs, e.g. a GC64 LuaJIT),
 # carried in lcm.core: a fresh Lua state (FreeSWITCH: one per call) then loads it from
 # package.preload instead of searching for and parsing ~20 KB of source.

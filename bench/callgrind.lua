@@ -199,8 +199,10 @@ end
 -- The Lua layer's modules one by one, each required after those it requires, so that the
 -- difference is its own chunk's load and run (a module not there is skipped).
 function M.modules(ctx, core)
-  local chain = { "lcm.check", "lcm.retry", "lcm.stats", "lcm.outcomes", "lcm.outbox", "lcm.dates", "lcm.client",
-                  "lcm.api", "lcm" }
+  -- What require "lcm" loads, in order, then what is loaded at first use only (lcm.stats by
+  -- lcm.stats(), lcm.outbox by a client with an outbox, lcm.api and lcm.dates by a typed call).
+  local chain = { "lcm.check", "lcm.retry", "lcm.counters", "lcm.answers", "lcm.api_names", "lcm.client",
+                  "lcm.public", "lcm", "lcm.stats", "lcm.outbox", "lcm.dates", "lcm.api" }
   local prev, steps = core, "require:lcm.core"
   print("\nThe Lua layer, module by module (each required after the previous ones):")
   for _, name in ipairs(chain) do

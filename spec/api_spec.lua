@@ -270,6 +270,37 @@ describe("typed calls", function()
     assert.equal(26, n)
   end)
 
+  it("names every call in lcm.api_names, the list the lazy stubs are made from, in the same order", function()
+    assert.same(api.NAMES, require "lcm.api_names")
+  end)
+
+  -- lcm.api is loaded by the first typed call, not by require "lcm" (a fresh Lua state per
+  -- call, FreeSWITCH and pbx_lua, pays only for what it uses): in a fresh interpreter, a
+  -- client's first typed call and the module's shortcut each load it and answer as usual.
+  it("loads lcm.api at the first typed call, on a client or on the module", function()
+    local script = [[
+      local lcm = require "lcm"
+      local client = assert(lcm.new { url = os.getenv("URL") })
+      print(package.loaded["lcm.api"] == nil)
+      local list, err = client:get_call_outcomes("12345")
+      print(package.loaded["lcm.api"] ~= nil, list and #list, err)
+      list = client:get_call_outcomes("12345") -- the real method now, installed over the stub
+      print(list and #list)
+    ]]
+    local out, ok = sim.run("URL='" .. s.url .. "' " .. sim.LUA .. " -e '" .. script .. "'")
+    assert.is_true(ok, out)
+    assert.equal("true\ntrue\t10\tnil\n10\n", out)
+    script = [[
+      local lcm = require "lcm"
+      print(package.loaded["lcm.api"] == nil)
+      local modes, err = lcm.get_callback_modes("12345", "5|3|1|0|0|44|1")
+      print(package.loaded["lcm.api"] ~= nil, modes and modes[1].description, err)
+    ]]
+    out, ok = sim.run("LCM_URL='" .. s.url .. "' " .. sim.LUA .. " -e '" .. script .. "'")
+    assert.is_true(ok, out)
+    assert.equal("true\ntrue\tMobile\tnil\n", out)
+  end)
+
   describe("happy path", function()
     for _, spec in ipairs(api.CALLS) do
       local case = CASES[spec.method]

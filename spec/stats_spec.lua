@@ -102,6 +102,21 @@ describe("stats fed by the client", function()
     c:close()
   end)
 
+  -- A fresh Lua state per call (FreeSWITCH, pbx_lua) counts through lcm.counters alone:
+  -- lcm.stats, the table and text, is loaded by lcm.stats() or lcm.stats_text() only.
+  it("counts a call without loading lcm.stats, which lcm.stats() loads", function()
+    local script = [[
+      local lcm = require "lcm"
+      local c = assert(lcm.new { url = os.getenv("URL") })
+      assert(c:get_outcomes("12345", "MANUAL"))
+      print(package.loaded["lcm.stats"] == nil, lcm.stats().requests.GetOutcomeByOutcomegroup == 1,
+            package.loaded["lcm.stats"] ~= nil)
+    ]]
+    local out, ok = sim.run("URL='" .. s.url .. "' " .. sim.LUA .. " -e '" .. script .. "'")
+    assert.is_true(ok, out)
+    assert.equal("true\ttrue\ttrue\n", out)
+  end)
+
   it("counts an invalid call as an error, with no request", function()
     local c = assert(lcm.new { url = s.url })
     assert.is_nil(c:set_outcome(seed.set_args { lead_score = 0 / 0 }))

@@ -7,7 +7,7 @@ local core = require "lcm.core"
 local check = require "lcm.check"
 local answers = require "lcm.answers"
 local retry = require "lcm.retry"
-local stats = require "lcm.stats"
+local stats = require "lcm.counters" -- lcm.stats' counting part: its presentation is not loaded
 
 local M = {}
 
@@ -364,7 +364,18 @@ function M.new(o)
   return self
 end
 
--- Typed calls of the other documented subtopics (set_dnc, get_callback_modes...): lcm/api.lua.
-require("lcm.api").install(Client)
+-- Typed calls of the other documented subtopics (set_dnc, get_callback_modes...): lcm/api.lua,
+-- loaded at the first of them. Until then each name holds a stub that installs the real
+-- methods over the stubs and calls its own (see lcm/api_names.lua).
+local api_installed = false
+for _, name in ipairs(require "lcm.api_names") do
+  Client[name] = function(...)
+    if not api_installed then
+      require("lcm.api").install(Client)
+      api_installed = true
+    end
+    return Client[name](...)
+  end
+end
 
 return M

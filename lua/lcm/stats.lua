@@ -2,70 +2,26 @@
 -- Prometheus text exposition format. The numbers live in C (csrc/stats.c), one set per
 -- process, because FreeSWITCH and Asterisk make a Lua state per call.
 local core = require "lcm.core"
+local counters = require "lcm.counters"
 
 local M = {}
 
--- Metric name -> { type, help, the lcm.stats() table it goes into, its label names }.
+-- Metric name -> { type, help, the lcm.stats() table it goes into }; the label names are
+-- lcm.counters' (LABELS), which counts.
 local METRICS = {
-  lcm_requests_total = { "counter", "Calls made (get_outcomes, set_outcome, call...), by subtopic",
-                         "requests", { "subtopic" } },
-  lcm_attempts_total = { "counter", "HTTP requests sent, retries included, by subtopic", "attempts", { "subtopic" } },
-  lcm_retries_total = { "counter", "Attempts after the first, by subtopic", "retries", { "subtopic" } },
-  lcm_errors_total = { "counter", "Calls that failed, by error kind and code", "errors", { "kind", "code" } },
-  lcm_outbox_total = { "counter", "Outbox events: queued, not_queued, sent, dead", "outbox", { "event" } },
-  lcm_retry_budget_tokens = { "gauge", "Retry budget left, by target", "budget", { "target" } },
-  lcm_stats_dropped_series_total = { "counter", "Observations dropped: too many distinct series",
-                                     "dropped", {} },
+  lcm_requests_total = { "counter", "Calls made (get_outcomes, set_outcome, call...), by subtopic", "requests" },
+  lcm_attempts_total = { "counter", "HTTP requests sent, retries included, by subtopic", "attempts" },
+  lcm_retries_total = { "counter", "Attempts after the first, by subtopic", "retries" },
+  lcm_errors_total = { "counter", "Calls that failed, by error kind and code", "errors" },
+  lcm_outbox_total = { "counter", "Outbox events: queued, not_queued, sent, dead", "outbox" },
+  lcm_retry_budget_tokens = { "gauge", "Retry budget left, by target", "budget" },
+  lcm_stats_dropped_series_total = { "counter", "Observations dropped: too many distinct series", "dropped" },
 }
 
-local function quote(v)
-  return '"' .. tostring(v):gsub('[\\"\n]', { ["\\"] = "\\\\", ['"'] = '\\"', ["\n"] = "\\n" }) .. '"'
-end
+local quote = counters.quote
 
--- The series name of metric with these label values, in the order METRICS gives.
-function M.series(metric, ...)
-  local names = METRICS[metric][4]
-  if #names == 0 then return metric end
-  local parts = {}
-  for i, name in ipairs(names) do parts[i] = name .. "=" .. quote(select(i, ...)) end
-  return metric .. "{" .. table.concat(parts, ",") .. "}"
-end
-
--- Series names are cached per state: building them costs more than counting.
-local cache = {}
-function M.count(metric, label, n)
-  local by_label = cache[metric]
-  if not by_label then
-    by_label = {}
-    cache[metric] = by_label
-  end
-  local key = by_label[label]
-  if not key then
-    key = M.series(metric, label)
-    by_label[label] = key
-  end
-  core.stats_add(key, n or 1)
-end
-
--- err.code can be the server's errorType: any text. A label is a short name or "OTHER",
--- so that no answer can make counting fail (or grow the series without end).
-local function code_label(err)
-  local code = err.code or (err.status and tostring(err.status)) or ""
-  if type(code) ~= "string" or #code > 48 or code:find("[^%w_.%-]") then return "OTHER" end
-  return code
-end
-
-function M.error(err)
-  core.stats_add(M.series("lcm_errors_total", err.kind, code_label(err)))
-end
-
--- One call's request: its attempts and how long it took, retries and waits included.
-function M.request(subtopic, attempts, ms)
-  M.count("lcm_requests_total", subtopic)
-  if attempts > 0 then M.count("lcm_attempts_total", subtopic, attempts) end
-  if attempts > 1 then M.count("lcm_retries_total", subtopic, attempts - 1) end
-  core.stats_observe(subtopic, ms)
-end
+-- The counting itself is lcm.counters' (what the client loads); here for callers of lcm.stats.
+M.series, M.count, M.error, M.request = counters.series, counters.count, counters.error, counters.request
 
 M.observe = core.stats_observe
 M.reset = core.stats_reset
@@ -103,7 +59,7 @@ function M.table()
   for series, n in pairs(raw.counters) do
     local metric, values = parse(series)
     local m = METRICS[metric]
-    if m and #values == #m[4] then
+    if m and #values == #counters.LABELS[metric] then
       local t = out[m[3]]
       if #values == 0 then
         out[m[3]] = n
