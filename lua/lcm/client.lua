@@ -237,9 +237,7 @@ function Client:set_outcome(args)
   end
   for k in pairs(args) do
     if not KNOWN[k] then
-      local hint = type(k) == "string" and SUGGEST[k:lower()]
-      local msg = "is not a field of set_outcome" .. (hint and " (did you mean '" .. hint .. "'?)" or "")
-      return finish(select(2, check.invalid(tostring(k), msg)), SUBTOPIC, 0)
+      return finish(select(2, check.unknown_field(k, "set_outcome", SUGGEST, KNOWN)), SUBTOPIC, 0)
     end
   end
   local data = {}
@@ -305,6 +303,33 @@ function M.new(o)
 end
 
 -- Typed calls of the other documented subtopics (set_dnc, get_callback_modes...): lcm/api.lua.
-require("lcm.api").install(Client)
+local api = require "lcm.api"
+api.install(Client)
+
+-- Misuse gets a hint instead of a confusing error deep inside: client.get_outcomes(...)
+-- (a dot: self is not a client) and lcm:get_outcomes(...) (the module with a colon: its
+-- shortcut passes the module table on as the first argument). Every public method is
+-- wrapped here, the typed ones of lcm.api too: the check is written once.
+local function is_module(v) -- the lcm module table (init.lua), recognised by its fields
+  return type(v) == "table" and rawget(v, "_VERSION") == core._VERSION and type(rawget(v, "new")) == "function"
+end
+
+local function guard(name, method)
+  local how = "call it as client:" .. name .. "(...)"
+  return function(self, ...)
+    local module = is_module(self) or is_module((...))
+    if getmetatable(self) ~= Client or module then
+      local message = module and ("the lcm module is not a client: " .. how .. ", or lcm." .. name ..
+                                  "(...) for the default client") or ("client is missing: " .. how)
+      return nil, core.error { kind = "invalid", field = "client", attempts = 0, message = message }
+    end
+    return method(self, ...)
+  end
+end
+
+for _, name in ipairs { "call", "get_outcomes", "set_outcome", "flush_outbox", "close" } do
+  Client[name] = guard(name, Client[name])
+end
+for _, name in ipairs(api.NAMES) do Client[name] = guard(name, Client[name]) end
 
 return M
