@@ -115,6 +115,7 @@ function Client:_send(subtopic, body, key)
         return message, nil, attempt, earlier
       end
       err.retry_after = retry_after
+      if err.kind == "http" then err.body = self.body_excerpt(answer) end
     else
       err = answer
       -- http:perform refuses a closed client before any attempt (kind invalid).
@@ -268,6 +269,29 @@ function Client:close()
   self.http:close()
 end
 
+-- An http error keeps the start of the answer's body (err.body): a 401 that says "token
+-- expired" is the whole diagnosis. At most BODY_EXCERPT bytes of valid UTF-8, and never a
+-- secret: every occurrence of the client's bearer_token, password (and username with a
+-- password), also JSON-escaped ("/" as "\/", as lua-cjson writes it), is replaced by "***"
+-- in the whole body before it is cut, so no part of one is left at the cut. The secrets stay
+-- in this closure, out of the client table a host may print.
+local BODY_EXCERPT = 512
+local function body_excerpter(o)
+  local secrets = {}
+  for _, s in ipairs { o.bearer_token or false, o.password or false, o.password and o.username or false } do
+    if s and s ~= "" then
+      secrets[#secrets + 1] = s
+      if s:find("/", 1, true) then secrets[#secrets + 1] = (s:gsub("/", "\\/")) end
+    end
+  end
+  table.sort(secrets, function(a, b) return #a > #b end) -- a secret inside another goes second
+  for i, s in ipairs(secrets) do secrets[i] = s:gsub("%W", "%%%0") end -- as a plain pattern
+  return function(body)
+    for _, pattern in ipairs(secrets) do body = body:gsub(pattern, "***") end
+    return core.utf8_excerpt(body, BODY_EXCERPT)
+  end
+end
+
 -- A client from options already checked by lcm.check.options.
 function M.new(o)
   local fixed = { "Content-Type: application/json", "Accept: application/json", "Expect:" }
@@ -296,6 +320,7 @@ function M.new(o)
     budget = o.retry_budget and retry.budget(o.retry_budget, o.url) or nil,
     logger = o.logger,
     sleep = o.sleep or core.sleep,
+    body_excerpt = body_excerpter(o),
     http = http,
   }, Client)
   if o.insecure then self:_log("warn", "TLS certificate verification is disabled (insecure = true)") end
