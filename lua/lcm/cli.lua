@@ -337,7 +337,8 @@ COMMANDS.call = {
 }
 
 -- lcm.stats() (this process's counters, README "Seeing what lcm does") as JSON can carry
--- it: a latency bucket's le = math.huge as "+Inf", the budget list as a list.
+-- it: a latency bucket's le = math.huge as "+Inf". (The budget list is made a JSON list,
+-- list(), by the caller, after reading it.)
 local function stats_data()
   local t = lcm.stats()
   for _, h in pairs(t.latency) do
@@ -345,7 +346,6 @@ local function stats_data()
       if b.le == math.huge then b.le = "+Inf" end
     end
   end
-  t.budget = list(t.budget)
   return t
 end
 
@@ -385,6 +385,7 @@ COMMANDS.ping = {
     if ctx.flags.stats then
       text = text .. "\n" .. lcm.stats_text():gsub("\n$", "")
       data.stats = stats_data()
+      data.stats.budget = list(data.stats.budget)
     end
     return { code = code, text = text, data = data }
   end,
@@ -479,7 +480,7 @@ local function process_stats(text)
   for _, b in ipairs(t.budget) do
     text[#text + 1] = string.format("retry budget %s (capacity %g): %g tokens", b.target, b.capacity, b.tokens)
   end
-  return { outbox = counts, retry_budget = t.budget }
+  return { outbox = counts, retry_budget = list(t.budget) }
 end
 
 OUTBOX.status = {
