@@ -339,15 +339,20 @@ local function is_module(v) -- the lcm module table (init.lua), recognised by it
   return type(v) == "table" and rawget(v, "_VERSION") == core._VERSION and type(rawget(v, "new")) == "function"
 end
 
-local function guard(name, method)
+-- The error of method `name` called without a client; module: it got the lcm module.
+-- Also for the module-level shortcuts (init.lua), which can see lcm:m(...) before they
+-- look for a default client.
+function M.misuse(name, module)
   local how = "call it as client:" .. name .. "(...)"
+  local message = module and ("the lcm module is not a client: " .. how .. ", or lcm." .. name ..
+                              "(...) for the default client") or ("client is missing: " .. how)
+  return core.error { kind = "invalid", field = "client", attempts = 0, message = message }
+end
+
+local function guard(name, method)
   return function(self, ...)
     local module = is_module(self) or is_module((...))
-    if getmetatable(self) ~= Client or module then
-      local message = module and ("the lcm module is not a client: " .. how .. ", or lcm." .. name ..
-                                  "(...) for the default client") or ("client is missing: " .. how)
-      return nil, core.error { kind = "invalid", field = "client", attempts = 0, message = message }
-    end
+    if getmetatable(self) ~= Client or module then return nil, M.misuse(name, module) end
     return method(self, ...)
   end
 end
