@@ -8,6 +8,7 @@
  * retry_budget always means what it says, and the clients of one configuration (all the
  * calls of a PBX) share one. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,6 +142,54 @@ static int budget_tokens(lua_State *L)
     return 2;
 }
 
+/* One shared bucket as core.budget_levels copies it: its target is at most the 511 bytes
+ * budget_new keeps. */
+typedef struct {
+    char target[512];
+    double capacity, tokens;
+} level_t;
+
+/* core.budget_levels() -> { { target =, capacity =, tokens = }, ... }: every shared bucket,
+ * for lcm.stats (the gauge lcm_retry_budget_tokens). Copied under the lock into a userdata
+ * allocated before it (allocating can raise), pushed after; when buckets were added in
+ * between, the copy is made again, larger. */
+static int budget_levels(lua_State *L)
+{
+    level_t *copy = NULL;
+    size_t room = 0, n, i;
+    const bucket_t *b;
+    for (;;) {
+        pthread_mutex_lock(&budget_lock);
+        n = n_buckets;
+        if (n <= room)
+            break; /* still locked */
+        pthread_mutex_unlock(&budget_lock);
+        if (copy != NULL)
+            lua_pop(L, 1);
+        room = n + 16;
+        copy = lua_newuserdata(L, room * sizeof *copy);
+    }
+    for (i = 0, b = buckets; i < n && b != NULL; i++, b = b->next) {
+        snprintf(copy[i].target, sizeof copy[i].target, "%s", b->target);
+        copy[i].capacity = b->capacity;
+        copy[i].tokens = b->tokens;
+    }
+    pthread_mutex_unlock(&budget_lock);
+    n = i;
+    lua_createtable(L, (int)n, 0);
+    for (i = 0; i < n; i++) {
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, copy[i].target);
+        lua_setfield(L, -2, "target");
+        lua_pushnumber(L, (lua_Number)copy[i].capacity);
+        lua_setfield(L, -2, "capacity");
+        lua_pushnumber(L, (lua_Number)copy[i].tokens);
+        lua_setfield(L, -2, "tokens");
+        lua_rawseti(L, -2, (lua_Integer)(i + 1));
+    }
+    return 1;
+}
+
 /* close and __gc: one function, safe twice. The shared bucket stays (its count is the point). */
 static int budget_close(lua_State *L)
 {
@@ -197,4 +246,6 @@ void lcm_budget_open(lua_State *L)
     lcm_newclass(L, LCM_BUDGET_MT, methods, budget_close);
     lua_pushcfunction(L, budget_new);
     lua_setfield(L, -2, "budget");
+    lua_pushcfunction(L, budget_levels);
+    lua_setfield(L, -2, "budget_levels");
 }

@@ -18,40 +18,45 @@
  * the host's own `require "cjson"`, nor its settings ours. */
 #define CJSON_INSTANCE lua_upvalueindex(1)
 
+/* The length of the valid UTF-8 character at s (before end), or 0 when there is none:
+ * no overlong forms, surrogates or code points past U+10FFFF. */
+static size_t utf8_char(const unsigned char *s, const unsigned char *end)
+{
+    unsigned c = *s, cp;
+    size_t n, i;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 1;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 2;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 3;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if ((size_t)(end - s) <= n)
+        return 0;
+    for (i = 1; i <= n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n + 1;
+}
+
 int lcm_utf8_valid(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str, *end = s + len;
-    while (s < end) {
-        unsigned c = *s;
-        size_t n;
-        unsigned cp;
-        if (c < 0x80) {
-            s++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
+    size_t n;
+    for (; s < end; s += n)
+        if ((n = utf8_char(s, end)) == 0)
             return 0;
-        }
-        if ((size_t)(end - s) <= n)
-            return 0;
-        for (size_t i = 1; i <= n; i++) {
-            if ((s[i] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i] & 0x3F);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        s += n + 1;
-    }
     return 1;
 }
 
@@ -626,6 +631,33 @@ static int codec_utf8_valid(lua_State *L)
     return 1;
 }
 
+/* core.utf8_excerpt(s, max) -> the start of s as valid UTF-8 of at most max bytes: cut at
+ * a character boundary, each byte that is not part of a valid character replaced by
+ * U+FFFD. For showing a server's text (err.body) in a log line. */
+static int codec_utf8_excerpt(lua_State *L)
+{
+    size_t len, max, used = 0, n;
+    const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len), *end = s + len;
+    luaL_Buffer b;
+    max = (size_t)lcm_checkrange(L, 2, 0, 1 << 20);
+    luaL_buffinit(L, &b);
+    for (; s < end; s += n) {
+        n = utf8_char(s, end);
+        if (used + (n ? n : 3) > max)
+            break;
+        if (n == 0) {
+            luaL_addlstring(&b, "\xEF\xBF\xBD", 3);
+            n = 1;
+            used += 3;
+        } else {
+            luaL_addlstring(&b, (const char *)s, n);
+            used += n;
+        }
+    }
+    luaL_pushresult(&b);
+    return 1;
+}
+
 static void call_setting(lua_State *L, const char *name, int value)
 {
     lua_getfield(L, -1, name);
@@ -655,6 +687,8 @@ void lcm_codec_open(lua_State *L)
     luaL_setfuncs(L, fns, 1);
     lua_pushcfunction(L, codec_utf8_valid);
     lua_setfield(L, -2, "utf8_valid");
+    lua_pushcfunction(L, codec_utf8_excerpt);
+    lua_setfield(L, -2, "utf8_excerpt");
     lua_pushcfunction(L, codec_text_problem);
     lua_setfield(L, -2, "text_problem");
     lua_pushinteger(L, MAX_STRING);

@@ -78,10 +78,26 @@ static int field_is(lua_State *L, int t, const char *name, const char *value)
     return is;
 }
 
-/* What a failed Set left behind: "; recorded: unknown" (LCM may have it), then "; queued"
- * or "; not queued: <why>" (a failed outbox write is never silent). */
+/* 1 when t[name] is true. */
+static int field_true(lua_State *L, int t, const char *name)
+{
+    int is;
+    lua_pushstring(L, name);
+    lua_rawget(L, t);
+    is = lua_type(L, -1) == LUA_TBOOLEAN && lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return is;
+}
+
+/* Why the retries stopped early ("; budget exhausted", "; deadline exceeded"), then what a
+ * failed Set left behind: "; recorded: unknown" (LCM may have it), then "; queued" or
+ * "; not queued: <why>" (a failed outbox write is never silent). */
 static void add_outcome(lua_State *L, luaL_Buffer *b, int t)
 {
+    if (field_true(L, t, "budget_exhausted"))
+        luaL_addstring(b, "; budget exhausted");
+    if (field_true(L, t, "deadline_exceeded"))
+        luaL_addstring(b, "; deadline exceeded");
     if (field_is(L, t, "recorded", "unknown"))
         luaL_addstring(b, "; recorded: unknown");
     lua_pushliteral(L, "queued");
@@ -99,7 +115,7 @@ static void add_outcome(lua_State *L, luaL_Buffer *b, int t)
 }
 
 /* "lcm: http error HTTP 503: unexpected HTTP status 503 [SetDNC] after 3 attempt(s);
- *  recorded: unknown; queued" */
+ *  budget exhausted; recorded: unknown; queued" */
 static int error_tostring(lua_State *L)
 {
     luaL_Buffer b;

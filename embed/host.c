@@ -19,7 +19,9 @@
  * for and no script raised an error or failed to Return.
  *
  *   lcm-embed --mode freeswitch|asterisk --threads N --calls M --url URL --outbox DIR
- *             [--no-share] [--ca-file PEM] [--max-total N] [--fork]
+ *             [--no-share] [--ca-file PEM] [--max-total N] [--fork] [--stats]
+ * --stats: after the calls, a fresh state prints lcm.stats_text() to stdout (after a line
+ * "lcm.stats_text():"): the process-wide counters every thread's states fed.
  * --fork: after the calls, the process forks (as a host running a helper program might); the
  * child makes call t0c1 and the parent then t0c2, and it prints the connections each of them
  * opened ("fork_child=N fork_parent=N"): the child must not use its parent's connections,
@@ -346,15 +348,18 @@ static int fork_calls(worker_t *w)
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 && w->ok == 1 ? 0 : 1;
 }
 
-static void print_report(const char *url)
+static const char stats_text[] = "return 'lcm.stats_text():\\n' .. require('lcm').stats_text()";
+
+/* Runs chunk (given url) in a fresh state and prints the string it returns to `to`. */
+static void print_report(const char *chunk, size_t len, const char *url, FILE *to)
 {
     lua_State *L = luaL_newstate();
     if (L == NULL)
         abort();
     luaL_openlibs(L);
     lua_pushstring(L, url);
-    if (run(L, report, sizeof report - 1, "=report", 1, 1))
-        fprintf(stderr, "lcm-embed: %s\n", lua_tostring(L, -1));
+    if (run(L, chunk, len, "=report", 1, 1))
+        fprintf(to, "lcm-embed: %s\n", lua_tostring(L, -1));
     else
         fprintf(stderr, "lcm-embed: report: %s\n", lua_tostring(L, -1));
     lua_close(L);
@@ -364,16 +369,17 @@ __attribute__((visibility("default"))) int lcm_embed_main(int argc, char **argv)
 
 int lcm_embed_main(int argc, char **argv)
 {
-    int threads = 4, calls = 10, asterisk = 0, no_share = 0, do_fork = 0, max_total = 0, i, ok = 0, failed = 0,
-        raised = 0;
+    int threads = 4, calls = 10, asterisk = 0, no_share = 0, do_fork = 0, do_stats = 0, max_total = 0, i, ok = 0,
+        failed = 0, raised = 0;
     const char *url = NULL, *outbox = NULL, *ca_file = NULL;
     pthread_t *tids;
     worker_t *ws;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
-        if (strcmp(a, "--no-share") == 0 || strcmp(a, "--fork") == 0) {
+        if (strcmp(a, "--no-share") == 0 || strcmp(a, "--fork") == 0 || strcmp(a, "--stats") == 0) {
             no_share |= strcmp(a, "--no-share") == 0;
             do_fork |= strcmp(a, "--fork") == 0;
+            do_stats |= strcmp(a, "--stats") == 0;
             continue;
         }
         i++;
@@ -396,7 +402,7 @@ int lcm_embed_main(int argc, char **argv)
     }
     if (url == NULL || outbox == NULL || threads < 1 || calls < 1) {
         fprintf(stderr, "usage: lcm-embed --mode freeswitch|asterisk --threads N --calls M --url URL "
-                        "--outbox DIR [--no-share] [--ca-file PEM] [--max-total N] [--fork]\n");
+                        "--outbox DIR [--no-share] [--ca-file PEM] [--max-total N] [--fork] [--stats]\n");
         return 2;
     }
     if (asterisk && !load_extensions())
@@ -427,7 +433,11 @@ int lcm_embed_main(int argc, char **argv)
     fflush(stdout);
     fprintf(stderr, "lcm-embed: %s mode, %d threads x %d calls: %d OK, %d failed with a result, %d raised\n",
             asterisk ? "asterisk" : "freeswitch", threads, calls, ok, failed, raised);
-    print_report(url);
+    print_report(report, sizeof report - 1, url, stderr);
+    if (do_stats) {
+        print_report(stats_text, sizeof stats_text - 1, url, stdout);
+        fflush(stdout);
+    }
     if (do_fork && fork_calls(&ws[0]) != 0)
         raised++;
     for (i = 0; i < threads; i++)

@@ -175,7 +175,7 @@ describe("lcm.new", function()
 
   it("raises on an unknown option (a programming mistake)", function()
     assert.has_error(function() lcm.new { url = "http://h/", timeout = 5 } end,
-                     "lcm.new: unknown option 'timeout'")
+                     "lcm.new: unknown option 'timeout' (did you mean 'timeout_ms'?)")
   end)
 
   it("accepts every numeric option at both ends of its range, and Authorization on its own", function()

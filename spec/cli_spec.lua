@@ -219,6 +219,24 @@ describe("lcm command", function()
       assert.same({ "GetCallOutCome", "" }, { body.subtopic, body.data.callid })
     end)
 
+    it("prints this process's counters with --stats, as Prometheus text or in --json", function()
+      local out, _, rc = lcm_cmd("ping --stats " .. url)
+      assert.equal(0, rc)
+      assert.matches("^LCM OK %- answered in [%d.]+ ms | time=[^\n]*\n# HELP ", out)
+      assert.matches('\nlcm_requests_total{subtopic="GetCallOutCome"} 1\n', out, 1, true)
+      assert.matches('\nlcm_errors_total{kind="lcm",code="WS_Error"} 1\n', out, 1, true)
+      assert.matches('\nlcm_request_duration_seconds_count{subtopic="GetCallOutCome"} 1\n', out, 1, true)
+      out, _, rc = lcm_cmd("ping --stats --json " .. url)
+      assert.equal(0, rc)
+      local stats = json(out).stats
+      assert.same({ 1, 1 }, { stats.requests.GetCallOutCome, stats.errors.lcm.WS_Error })
+      local buckets = stats.latency.GetCallOutCome.buckets
+      assert.same({ "+Inf", 1 }, { buckets[#buckets].le, stats.latency.GetCallOutCome.count })
+      out = lcm_cmd("ping " .. url)
+      assert.is_nil(out:find("lcm_requests_total", 1, true))
+      assert.is_nil(json(lcm_cmd("ping --json " .. url)).stats)
+    end)
+
     it("is WARNING over --warning and CRITICAL over --critical", function()
       local out, _, rc = lcm_cmd("ping --warning 0 " .. url)
       assert.equal(1, rc)
@@ -311,7 +329,11 @@ describe("lcm command", function()
       assert.equal("sent 1, failed 1 (see dead.log), remaining 0, damaged 0\n", out)
       out, _, rc = lcm_cmd("outbox status " .. dir .. " --json")
       assert.equal(2, rc)
-      assert.same({ queued = 0, dead = 1, damaged = 0 }, json(out))
+      local status = json(out)
+      -- a new process: its own counters are zero, and it made no retry budget
+      assert.same({ outbox = { queued = 0, not_queued = 0, sent = 0, dead = 0 }, retry_budget = {} }, status.process)
+      status.process = nil
+      assert.same({ queued = 0, dead = 1, damaged = 0 }, status)
       out = lcm_cmd("outbox list " .. dir .. " --json")
       local listed = json(out)
       assert.same({}, listed.queued)
@@ -332,6 +354,38 @@ describe("lcm command", function()
       out, _, rc = lcm_cmd("outbox status " .. dir)
       assert.equal(0, rc)
       assert.matches("0 queued, 0 dead, 0 damaged", out)
+    end)
+
+    it("status shows this process's outbox counters and retry budgets (lcm.cli run in-process)", function()
+      local cli = require "lcm.cli"
+      local function main(args) -- cli.main, its stdout captured
+        local out, real = {}, io.stdout
+        -- luacheck: push ignore 122 (the command writes to io.stdout; in-process, it is ours to read)
+        io.stdout = { write = function(_, ...) for _, v in ipairs { ... } do out[#out + 1] = v end end }
+        local ok, rc = pcall(cli.main, args)
+        io.stdout = real
+        -- luacheck: pop
+        assert(ok, rc)
+        return table.concat(out), rc
+      end
+      require("lcm.stats").reset()
+      local up = assert(lcm.new { url = s.url, outbox = dir })
+      local counts = assert(up:flush_outbox())
+      assert.same({ 1, 1 }, { counts.sent, counts.failed })
+      assert.is_true(select(2, down:set_outcome(seed.SET)).queued)
+      local out, rc = main { "outbox", "status", dir }
+      assert.equal(2, rc)
+      assert.matches("\nthis process: 1 queued, 0 not queued, 1 sent, 1 dead\n", out)
+      local target = s.url:match("^(https?://[^/]+)")
+      assert.matches("\nretry budget " .. target:gsub("%p", "%%%0") .. " %(capacity 500%): %d+ tokens\n", out)
+      local process = json((main { "outbox", "status", dir, "--json" })).process
+      assert.same({ queued = 1, not_queued = 0, sent = 1, dead = 1 }, process.outbox)
+      local found
+      for _, b in ipairs(process.retry_budget) do
+        if b.target == target and b.capacity == 500 then found = b end
+      end
+      assert.is_number(found.tokens)
+      up:close()
     end)
 
     it("requeue-dead waits for no flush: busy is WARNING, and nothing moves", function()

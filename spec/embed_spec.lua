@@ -100,6 +100,35 @@ for _, mode in ipairs { "freeswitch", "asterisk" } do
   end)
 end
 
+-- The process-wide counters (csrc/stats.c): every thread's fresh states feed them, and one
+-- state made after the calls reads them all (lcm-embed --stats prints lcm.stats_text()).
+describe("lcm.stats() in the embedding host", function()
+  it("counts the calls of every thread's states, read from one state at the end", function()
+    local s = sim.start { fixtures = FIXTURES }
+    finally(function() s:stop() end)
+    local results, ok, out = run_host(s, "freeswitch", { extra = "--stats" })
+    assert.is_true(ok, out)
+    local n, rejected = 0, 0
+    for _, result in pairs(results) do
+      n = n + 1
+      if result == "not queued rejected" then rejected = rejected + 1 end
+    end
+    assert.same({ THREADS * CALLS, 2 }, { n, rejected }) -- t2c3 and t3c7 are closed in LCM
+    local text = assert(out:match("lcm%.stats_text%(%):\n(.*)$"), out)
+    local function value(series)
+      return tonumber(text:match("\n" .. series:gsub("%p", "%%%0") .. " (%S+)\n"))
+    end
+    local set = '{subtopic="SetBusinessOutcomeWithCallOutcome"}'
+    assert.equal(THREADS * CALLS, value("lcm_requests_total" .. set), text)
+    assert.equal(THREADS * CALLS, value("lcm_attempts_total" .. set), text)
+    assert.equal(THREADS * CALLS, value("lcm_request_duration_seconds_count" .. set), text)
+    assert.equal(rejected, value('lcm_errors_total{kind="rejected",code=""}'), text)
+    -- the one shared budget of the url: every call succeeded at once, so it is full
+    local target = s.url:match("^(https?://[^/]+)")
+    assert.equal(500, value('lcm_retry_budget_tokens{target="' .. target .. '",capacity="500"}'), text)
+  end)
+end)
+
 -- The handle pool: 16 threads whose calls overlap (lcm-sim answers each request late) open
 -- about one connection per thread, over http and https; share = false opens one per call.
 for _, tls in ipairs { false, true } do

@@ -95,6 +95,15 @@ describe("lcm module", function()
     assert.equal(line, tostring(err))
   end)
 
+  it("tostring(err) says why the retries stopped early: budget exhausted, deadline exceeded", function()
+    local err = core.error { kind = "http", status = 503, message = "unexpected HTTP status 503", subtopic = "SetDNC",
+                             attempts = 1, budget_exhausted = true, recorded = "unknown", queued = true }
+    local line = "lcm: http error HTTP 503: unexpected HTTP status 503 [SetDNC] after 1 attempt(s)"
+    assert.equal(line .. "; budget exhausted; recorded: unknown; queued", tostring(err))
+    err.budget_exhausted, err.deadline_exceeded, err.recorded, err.queued = false, true, nil, nil
+    assert.equal(line .. "; deadline exceeded", tostring(err))
+  end)
+
   it("tostring(err) prints numbers of any size (no cast out of range)", function()
     local err = core.error { kind = "http", status = 1e300, attempts = -2 ^ 63 }
     assert.equal("lcm: http error HTTP 1e+300: http error after -9223372036854775808 attempt(s)", tostring(err))

@@ -62,6 +62,7 @@ describe("the outbox", function()
     c:set_outcome(seed.SET)
     local _, err = c:set_outcome(seed.SET)
     assert.same({ true, true, 1 }, { err.budget_exhausted, err.queued, err.attempts })
+    assert.matches("; budget exhausted; recorded: unknown; queued$", tostring(err))
   end)
 
   it("moves a record that fails for good to dead.log, with the error", function()

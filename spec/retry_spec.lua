@@ -262,6 +262,7 @@ describe("deadline_ms", function()
     local ok, err = c:get_outcomes("", "MANUAL")
     assert.is_nil(ok)
     assert.same({ "http", 503, 1, true }, { err.kind, err.status, err.attempts, err.deadline_exceeded })
+    assert.matches("after 1 attempt%(s%); deadline exceeded$", tostring(err))
     assert.equal(1, s:count())
   end)
 

@@ -46,6 +46,39 @@ describe("security", function()
     assert.equal("Bearer " .. SECRETS[1], s:requests()[1].headers.authorization)
   end)
 
+  it("keeps the start of an http error's body (err.body), without the token, password or username", function()
+    local c = assert(lcm.new { url = s.url, bearer_token = SECRETS[1], max_attempts = 1 })
+    s:fault { status = 401, body = '{"error": "token expired: Bearer ' .. SECRETS[1] .. '"}' }
+    local _, err = c:get_outcomes("", "MANUAL")
+    assert.same({ "http", 401 }, { err.kind, err.status })
+    assert.equal('{"error": "token expired: Bearer ***"}', err.body)
+    -- Basic credentials: the password and, with it, the username; a token with "/" also as
+    -- JSON escapes it ("\/")
+    local token = "a/b" .. SECRETS[1]
+    local d = assert(lcm.new { url = s.url, username = "agent-7", password = SECRETS[2], max_attempts = 1 })
+    s:fault { status = 403, body = "agent-7:" .. SECRETS[2] .. " refused" }
+    _, err = d:get_outcomes("", "MANUAL")
+    assert.equal("***:*** refused", err.body)
+    local e = assert(lcm.new { url = s.url, bearer_token = token, max_attempts = 1 })
+    s:fault { status = 401, body = '{"token":"' .. token:gsub("/", "\\/") .. '"} ' .. token }
+    _, err = e:get_outcomes("", "MANUAL")
+    assert.equal('{"token":"***"} ***', err.body)
+  end)
+
+  it("cuts err.body to 512 bytes of valid UTF-8, after removing secrets (none is left half at the cut)", function()
+    local c = assert(lcm.new { url = s.url, bearer_token = SECRETS[1], max_attempts = 1 })
+    -- 510 bytes, then a secret across the cut, then more
+    s:fault { status = 500, body = string.rep("x", 510) .. SECRETS[1] .. string.rep("y", 100) }
+    local _, err = c:get_outcomes("", "MANUAL")
+    assert.equal(string.rep("x", 510) .. "**", err.body)
+    -- a two-byte character that does not fit is left out whole; invalid bytes become U+FFFD
+    s:fault { status = 500, body = "\255ok" .. string.rep("x", 506) .. "\195\169" }
+    _, err = c:get_outcomes("", "MANUAL")
+    assert.equal("\239\191\189ok" .. string.rep("x", 506), err.body)
+    assert.is_true(#err.body <= 512)
+    assert.is_true(require("lcm.core").utf8_valid(err.body))
+  end)
+
   it("keeps them out of transport and timeout errors too", function()
     local lines = {}
     local logger = function(level, message) lines[#lines + 1] = level .. " " .. message end

@@ -49,9 +49,31 @@ describe("stats", function()
   end)
 
   it("escapes label values", function()
-    stats.count("lcm_retry_budget_tokens", 'http://a"b\\c')
-    assert.matches('lcm_retry_budget_tokens{target="http://a\\"b\\\\c"} 1', stats.text(), 1, true)
-    assert.equal(1, stats.table().budget['http://a"b\\c'])
+    stats.count("lcm_requests_total", 'a"b\\c')
+    assert.matches('lcm_requests_total{subtopic="a\\"b\\\\c"} 1', stats.text(), 1, true)
+    assert.equal(1, stats.table().requests['a"b\\c'])
+  end)
+
+  it("reports every shared retry budget's level by target and capacity, copied from C", function()
+    local r = require "lcm.retry"
+    local url = "http://budget-level.invalid:4321/x"
+    local b = r.budget(77, url)
+    assert.is_true(b.bucket:take(7))
+    local private = r.budget(66) -- no url: the caller's own bucket, not a shared one
+    assert.is_true(private.bucket:take(1))
+    local found
+    for _, level in ipairs(stats.table().budget) do
+      if level.target == "http://budget-level.invalid:4321" and level.capacity == 77 then found = level end
+      assert.not_equal(66, level.capacity)
+    end
+    assert.same({ target = "http://budget-level.invalid:4321", capacity = 77, tokens = 70 }, found)
+    assert.matches('lcm_retry_budget_tokens{target="http://budget-level.invalid:4321",capacity="77"} 70\n',
+                   stats.text(), 1, true)
+    stats.reset() -- a level, not a count: a reset leaves it
+    assert.matches('capacity="77"} 70\n', stats.text(), 1, true)
+    b.bucket:refund(7)
+    b.bucket:close()
+    private.bucket:close()
   end)
 
   it("is bounded: series past the limit are counted as dropped, not stored", function()
@@ -124,6 +146,23 @@ describe("stats fed by the client", function()
     assert.equal(1, t.errors.invalid[""])
     assert.is_nil(t.requests.SetBusinessOutcomeWithCallOutcome)
     c:close()
+  end)
+
+  it("counts outbox records flushed (sent) and dead-lettered (dead)", function()
+    local dir = sim.tmpname()
+    os.execute("mkdir -p " .. dir)
+    local c = assert(lcm.new { url = s.url, outbox = dir, max_attempts = 1 })
+    s:fault { status = 503, count = 3 }
+    assert.is_true(select(2, c:set_outcome(seed.SET)).queued)
+    assert.is_true(select(2, c:set_outcome(seed.set_args { callid = "999" })).queued)
+    assert.is_true(select(2, c:set_outcome(seed.SET)).queued)
+    local counts = assert(c:flush_outbox())
+    assert.same({ 2, 1 }, { counts.sent, counts.failed })
+    assert.same({ queued = 3, sent = 2, dead = 1 }, lcm.stats().outbox)
+    assert.matches('lcm_outbox_total{event="dead"} 1\nlcm_outbox_total{event="queued"} 3\n'
+                   .. 'lcm_outbox_total{event="sent"} 2\n', lcm.stats_text(), 1, true)
+    c:close()
+    os.execute("rm -rf " .. dir)
   end)
 
   it("counts outcomes queued in the outbox", function()

@@ -833,11 +833,7 @@ function M.build(spec, ...)
   local args, err = arguments(spec, ...)
   if not args then return nil, err end
   for k in pairs(args) do
-    if not spec.known[k] then
-      local hint = type(k) == "string" and spec.suggest[k:lower()]
-      return invalid(tostring(k), "is not a field of " .. spec.method ..
-                                  (hint and " (did you mean '" .. hint .. "'?)" or ""))
-    end
+    if not spec.known[k] then return check.unknown_field(k, spec.method, spec.suggest, spec.known) end
   end
   local data, parts = {}, {}
   for _, f in ipairs(spec.fields) do
@@ -868,11 +864,7 @@ end
 function M.install(Client)
   for _, spec in ipairs(M.CALLS) do
     local subtopic = spec.subtopic
-    Client[spec.method] = function(self, ...)
-      if type(self) ~= "table" or type(self._get) ~= "function" then
-        return failed(err_of(invalid("client", "is missing: call it as client:" .. spec.method .. "(...)")),
-                      subtopic, 0)
-      end
+    Client[spec.method] = function(self, ...) -- self is checked by the client (client.lua, guard)
       local data, err = M.build(spec, ...)
       if not data then return failed(err, subtopic, 0) end
       if spec.set then

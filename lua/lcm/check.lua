@@ -186,11 +186,19 @@ M.OPTIONS = {
   logger = func, sleep = func, outbox = directory, share = literal_true,
 }
 
+-- An unknown field k of method: invalid, with the name it most likely meant: the snake_case
+-- name of a wire name given by mistake (by_wire: lower-case wire name -> name; AgentComments
+-- -> agent_comments), else the nearest known name (agent_comment -> agent_comments).
+function M.unknown_field(k, method, by_wire, known)
+  local hint = type(k) == "string" and (by_wire[k:lower()] or require("lcm.suggest").nearest(k, known))
+  return invalid(tostring(k), "is not a field of " .. method .. (hint and " (did you mean '" .. hint .. "'?)" or ""))
+end
+
 function M.options(opts, defaults)
   if type(opts) ~= "table" then return invalid("options", "must be a table") end
   for name in pairs(opts) do
     if M.OPTIONS[name] == nil then
-      error("lcm.new: unknown option '" .. tostring(name) .. "'", 3)
+      error("lcm.new: unknown option '" .. tostring(name) .. "'" .. require("lcm.suggest").hint(name, M.OPTIONS), 3)
     end
   end
   local out = {}

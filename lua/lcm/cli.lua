@@ -336,6 +336,19 @@ COMMANDS.call = {
   end,
 }
 
+-- lcm.stats() (this process's counters, README "Seeing what lcm does") as JSON can carry
+-- it: a latency bucket's le = math.huge as "+Inf". (The budget list is made a JSON list,
+-- list(), by the caller, after reading it.)
+local function stats_data()
+  local t = lcm.stats()
+  for _, h in pairs(t.latency) do
+    for _, b in ipairs(h.buckets) do
+      if b.le == math.huge then b.le = "+Inf" end
+    end
+  end
+  return t
+end
+
 -- ping: one cheap request. GetCallOutCome with an empty callid makes LCM answer its
 -- "Callid is empty" WS_Error: LCM itself answered, and no call was touched.
 COMMANDS.ping = {
@@ -344,6 +357,7 @@ COMMANDS.ping = {
   options = {
     { "warning", "MS", "WARNING when the answer takes longer (default 1000)" },
     { "critical", "MS", "CRITICAL when the answer takes longer (default: only when there is none)" },
+    { "stats", nil, "then print this process's counters (lcm.stats_text(); with --json, lcm.stats() as stats)" },
   },
   run = function(ctx)
     local warning, critical = tonumber(ctx.flags.warning or 1000), tonumber(ctx.flags.critical or math.huge)
@@ -367,7 +381,13 @@ COMMANDS.ping = {
     local perf = ("time=%.1fms;%d;%s;0"):format(ms, warning, critical == math.huge and "" or ("%d"):format(critical))
     local data = { status = state, ms = math.floor(ms * 10 + 0.5) / 10, answered = answered,
                    error = err and error_fields(err) or nil }
-    return { code = code, text = "LCM " .. state .. " - " .. what .. " | " .. perf, data = data }
+    local text = "LCM " .. state .. " - " .. what .. " | " .. perf
+    if ctx.flags.stats then
+      text = text .. "\n" .. lcm.stats_text():gsub("\n$", "")
+      data.stats = stats_data()
+      data.stats.budget = list(data.stats.budget)
+    end
+    return { code = code, text = text, data = data }
   end,
 }
 
@@ -448,15 +468,32 @@ end
 
 local OUTBOX = {}
 
+-- What this process did with outboxes (lcm.stats: queued, not queued, sent, dead) and the
+-- levels of its retry budgets: for a host that runs the command's code in-process, and the
+-- same lines whatever runs it.
+local function process_stats(text)
+  local t = stats_data()
+  local counts = {}
+  for _, event in ipairs { "queued", "not_queued", "sent", "dead" } do counts[event] = t.outbox[event] or 0 end
+  text[#text + 1] = string.format("this process: %d queued, %d not queued, %d sent, %d dead",
+                                  counts.queued, counts.not_queued, counts.sent, counts.dead)
+  for _, b in ipairs(t.budget) do
+    text[#text + 1] = string.format("retry budget %s (capacity %g): %g tokens", b.target, b.capacity, b.tokens)
+  end
+  return { outbox = counts, retry_budget = list(t.budget) }
+end
+
 OUTBOX.status = {
-  summary = "what is queued and dead (OK 0: empty, WARNING 1: queued, CRITICAL 2: dead letters or damage)",
+  summary = "what is queued and dead (OK 0: empty, WARNING 1: queued, CRITICAL 2: dead letters or damage),\n" ..
+            "                and this process's outbox counters and retry budgets",
   run = function(_, dir)
     local st, err = outbox.records(dir)
     if not st then return failed(err, CRITICAL) end
     local counts = status_counts(st)
-    local text = string.format("%s: %d queued%s, %d dead, %d damaged", dir, counts.queued,
-                               counts.oldest_queued_at and (" (oldest " .. when(counts.oldest_queued_at) .. ")") or "",
-                               counts.dead, counts.damaged)
+    local oldest = counts.oldest_queued_at and (" (oldest " .. when(counts.oldest_queued_at) .. ")") or ""
+    local text = { string.format("%s: %d queued%s, %d dead, %d damaged", dir, counts.queued, oldest, counts.dead,
+                                 counts.damaged) }
+    counts.process = process_stats(text)
     return { code = status_of(st), text = text, data = counts }
   end,
 }

@@ -132,6 +132,7 @@ function Client:_send(subtopic, body, key)
         return message, nil, attempt, earlier
       end
       err.retry_after = retry_after
+      if err.kind == "http" then err.body = self.body_excerpt(answer) end
     else
       err = answer
       -- http:perform refuses a closed client before any attempt (kind invalid).
@@ -288,9 +289,7 @@ function Client:set_outcome(args)
   end
   for k in pairs(args) do
     if not KNOWN[k] then
-      local hint = type(k) == "string" and SUGGEST[k:lower()]
-      local msg = "is not a field of set_outcome" .. (hint and " (did you mean '" .. hint .. "'?)" or "")
-      return finish(select(2, check.invalid(tostring(k), msg)), SUBTOPIC, 0)
+      return finish(select(2, check.unknown_field(k, "set_outcome", SUGGEST, KNOWN)), SUBTOPIC, 0)
     end
   end
   local data = {}
@@ -330,6 +329,29 @@ function Client:close()
   self.http:close()
 end
 
+-- An http error keeps the start of the answer's body (err.body): a 401 that says "token
+-- expired" is the whole diagnosis. At most BODY_EXCERPT bytes of valid UTF-8, and never a
+-- secret: every occurrence of the client's bearer_token, password (and username with a
+-- password), also JSON-escaped ("/" as "\/", as lua-cjson writes it), is replaced by "***"
+-- in the whole body before it is cut, so no part of one is left at the cut. The secrets stay
+-- in this closure, out of the client table a host may print.
+local BODY_EXCERPT = 512
+local function body_excerpter(o)
+  local secrets = {}
+  for _, s in ipairs { o.bearer_token or false, o.password or false, o.password and o.username or false } do
+    if s and s ~= "" then
+      secrets[#secrets + 1] = s
+      if s:find("/", 1, true) then secrets[#secrets + 1] = (s:gsub("/", "\\/")) end
+    end
+  end
+  table.sort(secrets, function(a, b) return #a > #b end) -- a secret inside another goes second
+  for i, s in ipairs(secrets) do secrets[i] = s:gsub("%W", "%%%0") end -- as a plain pattern
+  return function(body)
+    for _, pattern in ipairs(secrets) do body = body:gsub(pattern, "***") end
+    return core.utf8_excerpt(body, BODY_EXCERPT)
+  end
+end
+
 -- A client from options already checked by lcm.check.options.
 function M.new(o)
   local fixed = { "Content-Type: application/json", "Accept: application/json", "Expect:" }
@@ -358,24 +380,57 @@ function M.new(o)
     budget = o.retry_budget and retry.budget(o.retry_budget, o.url) or nil,
     logger = o.logger,
     sleep = o.sleep or core.sleep,
+    body_excerpt = body_excerpter(o),
     http = http,
   }, Client)
   if o.insecure then self:_log("warn", "TLS certificate verification is disabled (insecure = true)") end
   return self
 end
 
+-- Misuse gets a hint instead of a confusing error deep inside: client.get_outcomes(...)
+-- (a dot: self is not a client) and lcm:get_outcomes(...) (the module with a colon: its
+-- shortcut passes the module table on as the first argument). Every public method is
+-- wrapped here, the typed ones of lcm.api too (when it loads): the check is written once.
+local function is_module(v) -- the lcm module table (init.lua), recognised by its fields
+  return type(v) == "table" and rawget(v, "_VERSION") == core._VERSION and type(rawget(v, "new")) == "function"
+end
+
+-- The error of method `name` called without a client; module: it got the lcm module.
+-- Also for the module-level shortcuts (init.lua), which can see lcm:m(...) before they
+-- look for a default client.
+function M.misuse(name, module)
+  local how = "call it as client:" .. name .. "(...)"
+  local message = module and ("the lcm module is not a client: " .. how .. ", or lcm." .. name ..
+                              "(...) for the default client") or ("client is missing: " .. how)
+  return core.error { kind = "invalid", field = "client", attempts = 0, message = message }
+end
+
+local function guard(name, method)
+  return function(self, ...)
+    local module = is_module(self) or is_module((...))
+    if getmetatable(self) ~= Client or module then return nil, M.misuse(name, module) end
+    return method(self, ...)
+  end
+end
+
+for _, name in ipairs { "call", "get_outcomes", "set_outcome", "flush_outbox", "close" } do
+  Client[name] = guard(name, Client[name])
+end
+
 -- Typed calls of the other documented subtopics (set_dnc, get_callback_modes...): lcm/api.lua,
 -- loaded at the first of them. Until then each name holds a stub that installs the real
--- methods over the stubs and calls its own (see lcm/api_names.lua).
+-- methods (guarded) over the stubs and calls its own (see lcm/api_names.lua).
+local API_NAMES = require "lcm.api_names"
 local api_installed = false
-for _, name in ipairs(require "lcm.api_names") do
-  Client[name] = function(...)
+for _, name in ipairs(API_NAMES) do
+  Client[name] = guard(name, function(...)
     if not api_installed then
       require("lcm.api").install(Client)
+      for _, n in ipairs(API_NAMES) do Client[n] = guard(n, Client[n]) end
       api_installed = true
     end
     return Client[name](...)
-  end
+  end)
 end
 
 return M

@@ -13,7 +13,7 @@ M.LABELS = {
   lcm_retries_total = { "subtopic" },
   lcm_errors_total = { "kind", "code" },
   lcm_outbox_total = { "event" },
-  lcm_retry_budget_tokens = { "target" },
+  lcm_retry_budget_tokens = { "target", "capacity" },
   lcm_stats_dropped_series_total = {},
 }
 

@@ -10,6 +10,7 @@
 -- replayed byte for byte: no JSON library (least of all the host's `require "cjson"`,
 -- whose settings a host may change) touches it after core.encode made it.
 local core = require "lcm.core"
+local stats = require "lcm.stats"
 
 local M = {}
 
@@ -172,6 +173,7 @@ local function flush_locked(client, dir)
       local outcome, reason, fields = replay(client, payload)
       if outcome == "sent" then
         counts.sent = counts.sent + 1
+        stats.count("lcm_outbox_total", "sent")
       elseif outcome == "keep" then
         keep[1] = payload
       else
@@ -179,6 +181,7 @@ local function flush_locked(client, dir)
         local wrote, failure = core.outbox_append(dir, "dead.log", M.encode(fields))
         if wrote then
           counts.failed = counts.failed + 1
+          stats.count("lcm_outbox_total", "dead")
           client:_log("error", "outbox record moved to dead.log: %s", reason)
         else
           keep[1] = payload -- kept rather than lost

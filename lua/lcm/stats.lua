@@ -14,7 +14,7 @@ local METRICS = {
   lcm_retries_total = { "counter", "Attempts after the first, by subtopic", "retries" },
   lcm_errors_total = { "counter", "Calls that failed, by error kind and code", "errors" },
   lcm_outbox_total = { "counter", "Outbox events: queued, not_queued, sent, dead", "outbox" },
-  lcm_retry_budget_tokens = { "gauge", "Retry budget left, by target", "budget" },
+  lcm_retry_budget_tokens = { "gauge", "Retry budget left, by target and capacity (one bucket each)", "budget" },
   lcm_stats_dropped_series_total = { "counter", "Observations dropped: too many distinct series", "dropped" },
 }
 
@@ -49,8 +49,20 @@ local function parse(series)
   return metric, values
 end
 
+-- The retry budget's shared buckets (csrc/budget.c), read when asked: a level, not a count,
+-- so lcm.stats_reset leaves it. Sorted, so that two scrapes of the same levels are the same.
+local function budget_levels()
+  local levels = core.budget_levels()
+  table.sort(levels, function(a, b)
+    if a.target ~= b.target then return a.target < b.target end
+    return a.capacity < b.capacity
+  end)
+  return levels
+end
+
 -- { requests = { [subtopic] = n }, attempts = ..., retries = ..., errors = { [kind] = { [code] = n } },
---   outbox = { queued =, not_queued =, sent =, dead = }, budget = { [target] = tokens },
+--   outbox = { queued =, not_queued =, sent =, dead = },
+--   budget = { { target = "http://host:port", capacity =, tokens = }, ... },
 --   latency = { [subtopic] = { count =, sum_ms =, buckets = { { le =, count = }, ... } } }, dropped = n }
 function M.table()
   local raw = core.stats()
@@ -71,6 +83,7 @@ function M.table()
       end
     end
   end
+  out.budget = budget_levels()
   return out
 end
 
@@ -93,6 +106,11 @@ function M.text()
     local metric = parse(series)
     by_metric[metric] = by_metric[metric] or {}
     table.insert(by_metric[metric], series .. " " .. number(n))
+  end
+  for _, b in ipairs(budget_levels()) do
+    local metric = "lcm_retry_budget_tokens"
+    by_metric[metric] = by_metric[metric] or {}
+    table.insert(by_metric[metric], M.series(metric, b.target, number(b.capacity)) .. " " .. number(b.tokens))
   end
   local names = {}
   for name in pairs(METRICS) do names[#names + 1] = name end
