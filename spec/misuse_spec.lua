@@ -47,6 +47,15 @@ describe("misuse", function()
     assert(lcm.get_outcomes("", lcm.MANUAL)) -- the dot is right
   end)
 
+  it("says it for lcm:get_outcomes(...) with no default client too (not 'no default client')", function()
+    local ok, err = require("lcm.public").get_outcomes(require("lcm.public"), "12345", "MANUAL")
+    assert_hint("get_outcomes", ok, err)
+    -- a fresh interpreter: no lcm.configure, no LCM_URL
+    local out = sim.run(sim.ENV .. "env -u LCM_URL " .. sim.LUA .. [[ -e 'local lcm = require "lcm"
+      local ok, err = lcm:get_outcomes("1", "MANUAL"); print(err.field, err.message)']])
+    assert.matches("client\tthe lcm module is not a client", out)
+  end)
+
   it("names the nearest known option of lcm.new", function()
     assert.has_error(function() lcm.new { url = s.url, timeout = 5 } end,
                      "lcm.new: unknown option 'timeout' (did you mean 'timeout_ms'?)")

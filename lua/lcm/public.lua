@@ -214,6 +214,8 @@ local SHORTCUTS = { "get_outcomes", "set_outcome", "call" }
 for _, name in ipairs(require "lcm.api_names") do SHORTCUTS[#SHORTCUTS + 1] = name end
 for _, name in ipairs(SHORTCUTS) do
   lcm[name] = function(...)
+    -- lcm:get_outcomes(...): the hint, whether or not there is a default client.
+    if rawequal((...), lcm) then return nil, Client.misuse(name, true) end
     local client, err = default()
     if not client then return nil, err end
     return client[name](client, ...)
