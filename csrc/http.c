@@ -4,6 +4,7 @@
  * state, so no Lua error can unwind through libcurl's frames. Everything that can fail
  * is remembered and reported after curl_easy_perform has returned. */
 #include <ctype.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,19 @@ static const CURLoption opt_codes[N_OPTS] = {CURLOPT_CAINFO, CURLOPT_PROXY, CURL
                                              CURLOPT_PASSWORD};
 
 /* The options every request of the client shares, on a handle new to it. */
+/* A connection to LCM is not for the host's child processes (a PBX's System(), a script's
+ * os.execute): one that inherited a pooled socket would hold the connection open for as long
+ * as it runs. libcurl makes its sockets without close-on-exec; this sets it before connect. */
+static int on_socket(void *ud, curl_socket_t fd, curlsocktype purpose)
+{
+    int flags = fcntl(fd, F_GETFD);
+    (void)ud;
+    (void)purpose;
+    if (flags >= 0)
+        (void)fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    return CURL_SOCKOPT_OK;
+}
+
 static void setup_handle(http_t *h, CURL *curl)
 {
     int i;
@@ -161,6 +175,7 @@ static void setup_handle(http_t *h, CURL *curl)
 #endif
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(curl, CURLOPT_SOCKOPTFUNCTION, on_socket);
     curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->max);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);

@@ -261,3 +261,34 @@ end
     assert.equal("nil, err transport FAILED_INIT false curl_easy_init failed: Failed initialization\n", out)
   end)
 end)
+
+-- A host's child process (os.execute, a PBX's System()) must not inherit lcm's connections.
+describe("connections and child processes", function()
+  local s
+  setup(function() s = sim.start() end)
+  teardown(function() s:stop() end)
+
+  for _, share in ipairs { true, false } do
+    it("a child inherits no connection of lcm's (share = " .. tostring(share) .. ")", function()
+      local script = sim.tmpname()
+      sim.write(script, [[
+local lcm = require "lcm"
+local c = assert(lcm.new { url = os.getenv("URL"), share = ]] .. tostring(share) .. [[ })
+assert(c:get_outcomes("", "MANUAL")) -- a kept-alive connection now
+-- The TCP sockets of this process ($PPID of the shell), then those the shell inherited.
+-- (libcurl's own AF_UNIX wakeup pair is inherited: it holds no connection open.)
+local p = io.popen([=[tcp() { for i in $(ls -l /proc/$1/fd | sed -n 's/.*socket:\[\([0-9]*\)\]/\1/p'); do
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q " $i " && echo x; done | wc -l; }
+echo $(tcp $PPID) $(tcp $$)]=])
+io.write(p:read("*a"))
+p:close()
+]])
+      local out, ok = sim.run(sim.ENV .. "URL='" .. s.url .. "' " .. sim.LUA .. " " .. script)
+      os.remove(script)
+      assert.is_true(ok, out)
+      local parent, child = out:match("^(%d+) (%d+)")
+      assert.is_true(tonumber(parent) >= 1, out)
+      assert.equal(0, tonumber(child), out)
+    end)
+  end
+end)
