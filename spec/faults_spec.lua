@@ -127,7 +127,7 @@ describe("fault matrix", function()
   -- query leaves the machine. unshare -n needs CAP_SYS_ADMIN: where it is refused (a
   -- non-root user, a container) this case cannot run, and says so instead.
   local why, netns = sim.run("unshare -n true")
-  if not netns then io.stderr:write("faults_spec: skipping 'a name that does not resolve': unshare -n: ", why) end
+  if not netns then io.stderr:write("\nfaults_spec: skipping 'a name that does not resolve': unshare -n: ", why) end
   local it_netns = netns and it or function() end
   it_netns("a name that does not resolve", function()
     local out, ok = sim.run("unshare -n " .. sim.LUA .. [[ -e '
