@@ -243,9 +243,7 @@ void lcm_budget_open(lua_State *L)
         {NULL, NULL},
     };
     pthread_once(&fork_once, register_fork_handlers);
+    static const luaL_Reg fns[] = {{"budget", budget_new}, {"budget_levels", budget_levels}, {NULL, NULL}};
     lcm_newclass(L, LCM_BUDGET_MT, methods, budget_close);
-    lua_pushcfunction(L, budget_new);
-    lua_setfield(L, -2, "budget");
-    lua_pushcfunction(L, budget_levels);
-    lua_setfield(L, -2, "budget_levels");
+    luaL_setfuncs(L, fns, 0);
 }

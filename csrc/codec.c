@@ -667,7 +667,12 @@ static void call_setting(lua_State *L, const char *name, int value)
 
 void lcm_codec_open(lua_State *L)
 {
+    /* encode and answer share upvalue 1, the private cjson instance; the rest need none */
     static const luaL_Reg fns[] = {{"encode", codec_encode}, {"answer", codec_answer}, {NULL, NULL}};
+    static const luaL_Reg plain[] = {
+        {"utf8_valid", codec_utf8_valid}, {"utf8_excerpt", codec_utf8_excerpt},
+        {"text_problem", codec_text_problem}, {"field", codec_field}, {NULL, NULL},
+    };
     lua_getglobal(L, "require");
     lua_pushliteral(L, "cjson.safe");
     lua_call(L, 1, 1);
@@ -685,14 +690,7 @@ void lcm_codec_open(lua_State *L)
     lua_getfield(L, -1, "null");
     lua_setfield(L, -3, "null");
     luaL_setfuncs(L, fns, 1);
-    lua_pushcfunction(L, codec_utf8_valid);
-    lua_setfield(L, -2, "utf8_valid");
-    lua_pushcfunction(L, codec_utf8_excerpt);
-    lua_setfield(L, -2, "utf8_excerpt");
-    lua_pushcfunction(L, codec_text_problem);
-    lua_setfield(L, -2, "text_problem");
+    luaL_setfuncs(L, plain, 0);
     lua_pushinteger(L, MAX_STRING);
     lua_setfield(L, -2, "MAX_STRING");
-    lua_pushcfunction(L, codec_field);
-    lua_setfield(L, -2, "field");
 }

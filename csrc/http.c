@@ -546,14 +546,12 @@ static int http_curl_codes(lua_State *L)
 void lcm_http_open(lua_State *L)
 {
     static const luaL_Reg methods[] = {{"perform", http_perform}, {"close", http_close}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {
+        {"http", http_new}, {"curl_version", http_curl_version}, {"curl_codes", http_curl_codes}, {NULL, NULL},
+    };
     pthread_once(&global_once, global_init);
     lcm_newclass(L, LCM_HTTP_MT, methods, http_close);
-    lua_pushcfunction(L, http_new);
-    lua_setfield(L, -2, "http");
-    lua_pushcfunction(L, http_curl_version);
-    lua_setfield(L, -2, "curl_version");
-    lua_pushcfunction(L, http_curl_codes);
-    lua_setfield(L, -2, "curl_codes");
+    luaL_setfuncs(L, fns, 0);
     lua_pushboolean(L, global_status == CURLE_OK); /* the handle pool (csrc/pool.c) */
     lua_setfield(L, -2, "shared_cache");
 }
