@@ -204,10 +204,16 @@ static int outbox_append(lua_State *L)
         err = errno;
     else if ((err = append_at_end(fd, st.st_size, buf, len)) == 0)
         created = st.st_size == 0;
+    /* A new file's directory entry made durable too, still under the lock: when that fails
+     * the record is cut back, so "not queued" is true and a caller who sends the outcome
+     * again (under a new key) does not queue it twice. */
+    if (created && sync_dir(dir) != 0) {
+        err = errno;
+        if (ftruncate(fd, st.st_size) == 0)
+            (void)fsync(fd);
+    }
     close(fd); /* releases the lock */
     free(buf);
-    if (created && sync_dir(dir) != 0)
-        err = errno;
     if (err != 0)
         return fail(L, "cannot append to", path, err);
     lua_pushboolean(L, 1);
