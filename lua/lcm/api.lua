@@ -27,12 +27,14 @@ local function text(f, v) return check.text(f, v) end
 
 -- A string or an integer. check.text's integer_ok formats with %d, which raises for numbers
 -- past 2^63 on Lua 5.3+: those are refused here first.
+local INTEGER_OK, INTEGER_OR_EMPTY_OK = { integer_ok = true }, { integer_ok = true, empty_ok = true }
+local EMPTY_OK = { empty_ok = true } -- check.text's options, built once rather than per call
 local function text_or_integer(f, v, empty_ok)
   if type(v) == "number" and v == v and math.abs(v) > 2 ^ 53 then return invalid(f, "is too large") end
-  return check.text(f, v, { integer_ok = true, empty_ok = empty_ok })
+  return check.text(f, v, empty_ok and INTEGER_OR_EMPTY_OK or INTEGER_OK)
 end
 local function id_text(f, v) return text_or_integer(f, v) end
-local function comments(f, v) return check.text(f, v, { empty_ok = true }) end
+local function comments(f, v) return check.text(f, v, EMPTY_OK) end
 local function number(f, v) return check.number(f, v) end
 
 local function boolean(f, v)
@@ -158,7 +160,7 @@ local function business_fields(f, v)
     if not value then return nil, err end
     data_type, err = check.text(at .. ".data_type", item.data_type == nil and "String" or item.data_type)
     if not data_type then return nil, err end
-    format, err = check.text(at .. ".format", item.format == nil and "" or item.format, { empty_ok = true })
+    format, err = check.text(at .. ".format", item.format == nil and "" or item.format, EMPTY_OK)
     if not format then return nil, err end
     out[i] = { FieldName = name, Value = value, DataType = data_type, Format = format }
   end

@@ -44,8 +44,9 @@ function M.integer(v)
 end
 
 -- A string that is safe to send: valid UTF-8, no NUL, not absurdly long.
+local NO_OPTS = {} -- shared, so a call without options builds no table (per-call path)
 function M.text(field, v, opts)
-  opts = opts or {}
+  opts = opts or NO_OPTS
   if type(v) == "number" and opts.integer_ok then
     local n = M.integer(v)
     if n == nil then return invalid(field, "must be a string or an integer of at most 2^53") end

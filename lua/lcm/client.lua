@@ -249,8 +249,9 @@ end
 
 -- snake_case argument -> wire name and check. Wire names given by mistake are caught
 -- with a hint (see SUGGEST).
+local INTEGER_OK, EMPTY_OK = { integer_ok = true }, { empty_ok = true } -- built once, not per call
 local SET_FIELDS = {
-  { "callid", "callid", function(f, v) return check.text(f, v, { integer_ok = true }) end },
+  { "callid", "callid", function(f, v) return check.text(f, v, INTEGER_OK) end },
   { "account_number", "AccountNumber", function(f, v) return check.text(f, v) end },
   { "business_outcome", "BusinessOutcome", function(f, v)
       if type(v) == "table" and v.id ~= nil then v = v.id end -- a record from get_outcomes
@@ -258,8 +259,8 @@ local SET_FIELDS = {
     end },
   { "call_outcome", "CallOutcome", check.id },
   { "lead_score", "LeadScore", check.number, 0 },
-  { "user_id", "UserID", function(f, v) return check.text(f, v, { integer_ok = true }) end },
-  { "agent_comments", "AgentComments", function(f, v) return check.text(f, v, { empty_ok = true }) end, "" },
+  { "user_id", "UserID", function(f, v) return check.text(f, v, INTEGER_OK) end },
+  { "agent_comments", "AgentComments", function(f, v) return check.text(f, v, EMPTY_OK) end, "" },
   { "target_amount", "TargetAmount", check.number, 0 },
 }
 local KNOWN, SUGGEST = {}, {}
