@@ -107,12 +107,12 @@ end
 -- that did the work but whose answer was lost does not do it twice.
 function Client:_send(subtopic, body, key)
   local err
-  local url = self.urls[subtopic]
-  if not url then
-    url = self.url:gsub("{subtopic}", subtopic)
-    self.urls[subtopic] = url
+  local route = self.routes[subtopic]
+  if not route then
+    route = { url = (self.url:gsub("{subtopic}", subtopic)), expect = answer_subtopic(subtopic) }
+    self.routes[subtopic] = route
   end
-  local expect = answer_subtopic(subtopic)
+  local url, expect = route.url, route.expect
   local started = core.monotonic_ms()
   local deadline = self.deadline_ms and started + self.deadline_ms
   local attempt, spent, earlier = 0, nil, false
@@ -368,7 +368,7 @@ function M.new(o)
   if not http then return nil, err end
   local self = setmetatable({
     url = o.url,
-    urls = {}, -- subtopic -> url with {subtopic} replaced
+    routes = {}, -- subtopic -> { url = url with {subtopic} replaced, expect = answer's subtopic }
     source = o.source,
     timeout_ms = o.timeout_ms,
     connect_timeout_ms = o.connect_timeout_ms,
