@@ -290,7 +290,7 @@ static int pool_key(http_t *h, const char *url)
     const char *start = strstr(url, "://");
     size_t n = start ? (size_t)(start + 3 - url) + strcspn(start + 3, "/?#") : strlen(url);
     char origin[512], *prefix, *key;
-    if (h->key_prefix != NULL && strlen(h->key_prefix) == n && strncmp(h->key_prefix, url, n) == 0)
+    if (h->key_prefix != NULL && strncmp(h->key_prefix, url, n) == 0 && h->key_prefix[n] == '\0')
         return 1;
     if ((prefix = malloc(n + 1)) == NULL)
         return 0;
