@@ -5,7 +5,7 @@ local outbox = require "lcm.outbox"
 local sim = require "helpers.sim"
 local seed = require "helpers.seed"
 
-local tmpdir = require("helpers.outbox").new_dir
+local tmpdir = sim.tmpdir
 
 describe("review: outcome integrity", function()
   local s

@@ -17,7 +17,7 @@ local function answer(message, subtopic)
                        subtopic or SUBTOPIC .. "Result", message)
 end
 
-local tmpdir = require("helpers.outbox").new_dir
+local tmpdir = sim.tmpdir
 
 describe("err.recorded of a failed Set", function()
   local s
