@@ -93,8 +93,7 @@ describe("the module's default client", function()
   teardown(function() s:stop() end)
 
   it("takes LCM_BEARER_TOKEN, LCM_SOURCE and LCM_OUTBOX from the environment too", function()
-    local dir = sim.tmpname()
-    assert(os.execute("mkdir -p " .. dir))
+    local dir = sim.tmpdir()
     s:fault { subtopic = "SetDNC", status = 503, count = 3 }
     local out, ok = sim.run("LCM_URL='" .. s.url .. "' LCM_BEARER_TOKEN=tok LCM_SOURCE=from-env LCM_OUTBOX=" .. dir ..
       " " .. sim.LUA .. " -e '" .. [[local lcm = require "lcm"; assert(lcm.get_outcomes("", "MANUAL"))

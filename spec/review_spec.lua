@@ -5,11 +5,7 @@ local outbox = require "lcm.outbox"
 local sim = require "helpers.sim"
 local seed = require "helpers.seed"
 
-local function tmpdir()
-  local dir = sim.tmpname()
-  os.execute("mkdir -p " .. dir)
-  return dir
-end
+local tmpdir = sim.tmpdir
 
 describe("review: outcome integrity", function()
   local s

@@ -17,11 +17,7 @@ local function answer(message, subtopic)
                        subtopic or SUBTOPIC .. "Result", message)
 end
 
-local function tmpdir()
-  local dir = sim.tmpname()
-  assert(os.execute("mkdir -p " .. dir))
-  return dir
-end
+local tmpdir = sim.tmpdir
 
 describe("err.recorded of a failed Set", function()
   local s

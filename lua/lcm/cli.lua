@@ -35,16 +35,21 @@ end
 
 -- Options every subcommand takes. `option`: the lcm.new option a flag sets.
 local GLOBAL = {
-  { "url", "URL", "the LCM WebService URL; {subtopic} is replaced by the subtopic ($LCM_URL)", option = "url" },
+  { "url", "URL", "the LCM WebService URL; {subtopic} is replaced by the subtopic", option = "url" },
   { "config", "FILE", "a config file: a Lua table of lcm.new options (default " .. config.FILE .. ")" },
-  { "source", "NAME", "the envelope's source ($LCM_SOURCE)", option = "source" },
-  { "ca-file", "FILE", "the CAs to trust, PEM ($LCM_CA_FILE)", option = "ca_file" },
-  { "outbox", "DIR", "queue Sets that fail with a retryable error there ($LCM_OUTBOX)", option = "outbox" },
+  { "source", "NAME", "the envelope's source", option = "source" },
+  { "ca-file", "FILE", "the CAs to trust, PEM", option = "ca_file" },
+  { "outbox", "DIR", "queue Sets that fail with a retryable error there", option = "outbox" },
   { "timeout", "MS", "milliseconds for one attempt (timeout_ms)", option = "timeout_ms", number = true },
   { "json", nil, "print one JSON value (the result, or {\"error\": {...}})" },
   { "verbose", nil, "log what the library does to stderr" },
   { "help", nil, "this help" },
 }
+-- A flag whose option the environment also sets names its variable: config.ENV says which.
+for _, o in ipairs(GLOBAL) do
+  local var = o.option and config.ENV[o.option]
+  if var then o[3] = o[3] .. " ($" .. var .. ")" end
+end
 
 local function usage_error(message)
   return { usage = message }

@@ -8,7 +8,8 @@ local M = {}
 
 -- A fresh directory (under base, when given).
 function M.new_dir(base)
-  local dir = base and (base .. "/lcm-spec-" .. sim.tmpname():match("[^/]+$")) or sim.tmpname()
+  if not base then return sim.tmpdir() end
+  local dir = base .. "/lcm-spec-" .. sim.tmpname():match("[^/]+$")
   assert(os.execute("mkdir -p " .. dir))
   return dir
 end

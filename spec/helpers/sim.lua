@@ -32,6 +32,13 @@ function M.start(opts)
   return s
 end
 
+-- A fresh empty directory (the specs' scratch and outbox directories).
+function M.tmpdir()
+  local dir = tmpname()
+  assert(os.execute("mkdir -p " .. dir))
+  return dir
+end
+
 -- A temporary file holding body (for curl --data-binary @file); M.file(body) or s:_file(body).
 function M.file(first, body)
   if body == nil then body = first end
@@ -44,8 +51,7 @@ end
 local cert_cache
 function M.certificate(names)
   if cert_cache and not names then return cert_cache end
-  local dir = tmpname()
-  assert(os.execute("mkdir -p " .. dir))
+  local dir = M.tmpdir()
   local san = names or "IP:127.0.0.1,DNS:localhost"
   local cmd = string.format(M.ENV .. "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=%s " ..
                             "-addext subjectAltName=%s -keyout %s/key.pem -out %s/cert.pem 2>/dev/null",
