@@ -132,3 +132,16 @@ print(tostring(ok), tostring(code))
     assert.equal(0, size)
   end)
 end)
+
+-- Review finding: a typed Set refused before sending (lcm.api) carried no err.recorded and
+-- was not counted, unlike set_outcome's.
+describe("review: a typed Set refused before sending", function()
+  it("is recorded = false and counted, as set_outcome's is", function()
+    local before = (lcm.stats().errors.invalid or {})[""] or 0
+    local c = assert(lcm.new { url = "http://127.0.0.1:9/{subtopic}" })
+    local ok, err = c:set_dnc { callid = "12345", account_number = 0 / 0 }
+    assert.is_nil(ok)
+    assert.same({ "invalid", false, 0 }, { err.kind, err.recorded, err.attempts })
+    assert.equal(before + 1, lcm.stats().errors.invalid[""])
+  end)
+end)

@@ -857,13 +857,11 @@ function M.build(spec, ...)
   return data
 end
 
-local function failed(err, subtopic, attempts)
-  err.subtopic, err.attempts = subtopic, attempts
-  return nil, err
-end
-
 -- Installs every call as a method of Client (client:set_dnc{...}).
 function M.install(Client)
+  -- The client's own way to end a call that failed before or after sending: err.subtopic,
+  -- err.attempts, err.recorded = false for a Set, and the error counted (lcm.stats).
+  local failed = require("lcm.client").finish
   for _, spec in ipairs(M.CALLS) do
     local subtopic = spec.subtopic
     Client[spec.method] = function(self, ...) -- self is checked by the client (client.lua, guard)
