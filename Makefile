@@ -280,7 +280,7 @@ lint: check-version
 	luacheck --no-color lua spec examples sim bench bin .luacheckrc .busted
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	    --std=c99 --inline-suppr -Icsrc csrc sim/lcm_sim.c fuzz/answer_fuzz.c embed/host.c embed/loader.c \
-	    bench/bench_host.c bench/cg_host.c tools/no_getrandom.c spec/helpers/alloc_host.c
+	    bench/bench_host.c bench/cg_host.c tools/no_getrandom.c spec/helpers/alloc_host.c spec/helpers/fork_host.c
 
 # The version is written once, in VERSION; the rockspec is generated from its template
 # and committed (luarocks needs a file), and this check keeps the two from drifting, and
