@@ -209,7 +209,7 @@ embed-san: deps
 # Memcheck is ~30x slower: the specs of the C paths (codec, transport, outbox), not all.
 VALGRIND_SPECS := spec/codec_spec.lua spec/json_spec.lua spec/check_spec.lua spec/client_spec.lua \
                   spec/retry_spec.lua spec/outbox_spec.lua spec/outbox_records_spec.lua spec/transport_spec.lua \
-                  spec/pool_spec.lua
+                  spec/pool_spec.lua spec/records_spec.lua
 valgrind: deps
 	@sh tools/deps.sh --checks
 	@$(MAKE) --no-print-directory all

@@ -93,6 +93,7 @@ LCM_EXPORT int luaopen_lcm_core(lua_State *L)
     lcm_process_open(L);
     lcm_error_open(L);
     lcm_codec_open(L);
+    lcm_records_open(L);
     lcm_http_open(L);
     lcm_clock_open(L);
     lcm_random_open(L);

@@ -21,6 +21,7 @@ void lcm_stats_open(lua_State *L);
 void lcm_pool_open(lua_State *L);
 void lcm_budget_open(lua_State *L);
 void lcm_process_open(lua_State *L);
+void lcm_records_open(lua_State *L);
 
 /* The process layer (csrc/process.c): curl_global_init, the pool, the pin and the fork
  * handlers, once per process; returns curl_global_init's status. */
