@@ -56,7 +56,8 @@ local function start_nginx()
   local http_port, https_port = free_port(), free_port()
   -- The record answers are files (nginx's `return` takes at most 4 KB): served to a POST by
   -- the static module's 405 turned into a 200 of the same file.
-  os.execute("mkdir -p " .. dir .. "/r")
+  -- (readable by nginx's worker, which runs as nobody when the bench runs as root)
+  os.execute("mkdir -p " .. dir .. "/r && chmod 755 " .. dir .. " " .. dir .. "/r")
   for _, n in ipairs(RECORDS) do
     local r = assert(io.open(dir .. "/r/" .. n, "w"))
     r:write(outcomes_answer(n))
