@@ -209,7 +209,7 @@ embed-san: deps
 # Memcheck is ~30x slower: the specs of the C paths (codec, transport, outbox), not all.
 VALGRIND_SPECS := spec/codec_spec.lua spec/json_spec.lua spec/check_spec.lua spec/client_spec.lua \
                   spec/retry_spec.lua spec/outbox_spec.lua spec/outbox_records_spec.lua spec/transport_spec.lua \
-                  spec/pool_spec.lua
+                  spec/pool_spec.lua spec/records_spec.lua
 valgrind: deps
 	@sh tools/deps.sh --checks
 	@$(MAKE) --no-print-directory all
@@ -280,7 +280,7 @@ lint: check-version
 	luacheck --no-color lua spec examples sim bench bin .luacheckrc .busted
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	    --std=c99 --inline-suppr -Icsrc csrc sim/lcm_sim.c fuzz/answer_fuzz.c embed/host.c embed/loader.c \
-	    bench/bench_host.c bench/cg_host.c tools/no_getrandom.c spec/helpers/alloc_host.c
+	    bench/bench_host.c bench/cg_host.c tools/no_getrandom.c spec/helpers/alloc_host.c spec/helpers/fork_host.c
 
 # The version is written once, in VERSION; the rockspec is generated from its template
 # and committed (luarocks needs a file), and this check keeps the two from drifting, and

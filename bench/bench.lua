@@ -14,6 +14,22 @@ local ANSWER = cjson.encode { channel = "LCM", topic = "WebService", subtopic = 
     { CampaignID = "0", OutComeID = "107", LeadScore = "0", ParentID = "5", Description = "success" },
     { CampaignID = "0", OutComeID = "108", LeadScore = "0", ParentID = "6", Description = "Fail" },
   } } }
+-- The Sets' answers (the bench's Sets are for call 12345), and the list answers of the
+-- per-record rows: 100 and 10,000 records of get_outcomes' shape.
+local function set_result(subtopic)
+  return cjson.encode { channel = "LCM", topic = "WebService", subtopic = subtopic .. "Result",
+                        message = { callid = "12345", response = { success = true } } }
+end
+local function outcomes_answer(n)
+  local list = {}
+  for i = 1, n do
+    list[i] = { CampaignID = "0", OutComeID = tostring(100 + i), LeadScore = "0", ParentID = "5",
+                Description = "outcome " .. i }
+  end
+  return cjson.encode { channel = "LCM", topic = "WebService", subtopic = "BusinessOutCome",
+                        message = { response = list } }
+end
+local RECORDS = { 100, 10000 }
 local REQUEST = [[{"channel":"LCM","topic":"WebService","subtopic":"GetOutcomeByOutcomegroup",]] ..
                 [["source":"bench","data":{"callid":"","type":"MANUAL"}}]]
 
@@ -38,6 +54,15 @@ local function start_nginx()
   assert(os.execute(string.format("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost " ..
     "-addext subjectAltName=IP:127.0.0.1 -keyout %s/key.pem -out %s/cert.pem 2>/dev/null", dir, dir)))
   local http_port, https_port = free_port(), free_port()
+  -- The record answers are files (nginx's `return` takes at most 4 KB): served to a POST by
+  -- the static module's 405 turned into a 200 of the same file.
+  -- (readable by nginx's worker, which runs as nobody when the bench runs as root)
+  os.execute("mkdir -p " .. dir .. "/r && chmod 755 " .. dir .. " " .. dir .. "/r")
+  for _, n in ipairs(RECORDS) do
+    local r = assert(io.open(dir .. "/r/" .. n, "w"))
+    r:write(outcomes_answer(n))
+    r:close()
+  end
   local f = assert(io.open(dir .. "/nginx.conf", "w"))
   f:write(string.format([[
 worker_processes 1;
@@ -56,9 +81,13 @@ http {
     ssl_certificate %s/cert.pem;
     ssl_certificate_key %s/key.pem;
     location / { default_type application/json; return 200 '%s'; }
+    location = /api/SetBusinessOutcomeWithCallOutcome { default_type application/json; return 200 '%s'; }
+    location = /api/SetDNC { default_type application/json; return 200 '%s'; }
+    location /r/ { root %s; default_type application/json; error_page 405 =200 $uri; }
   }
 }
-]], dir, dir, dir, dir, dir, dir, dir, http_port, https_port, dir, dir, ANSWER))
+]], dir, dir, dir, dir, dir, dir, dir, http_port, https_port, dir, dir, ANSWER,
+    set_result("SetBusinessOutcomeWithCallOutcome"), set_result("SetDNC"), dir))
   f:close()
   local pid = sh(string.format("nginx -p %s -c %s/nginx.conf -g 'daemon off;' >/dev/null 2>&1 & echo $!",
                                dir, dir)):gsub("%s+$", "")
@@ -70,8 +99,13 @@ http {
     end
     socket.sleep(0.02)
   end
-  return { dir = dir, pid = pid, cert = dir .. "/cert.pem",
-           http = "http://127.0.0.1:" .. http_port .. "/api", https = "https://127.0.0.1:" .. https_port .. "/api" }
+  local base = { http = "http://127.0.0.1:" .. http_port, https = "https://127.0.0.1:" .. https_port }
+  local records = {}
+  for _, n in ipairs(RECORDS) do records[n] = base.http .. "/r/" .. n end
+  return { dir = dir, pid = pid, cert = dir .. "/cert.pem", records = records,
+           http = base.http .. "/api", https = base.https .. "/api",
+           -- lcm's URL for the Sets ({subtopic} replaced per call), and one Set's URL for the raw floor
+           sets = base.https .. "/api/{subtopic}", set_floor = base.https .. "/api/SetDNC" }
 end
 
 local function median3(fn)

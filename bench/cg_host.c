@@ -11,6 +11,8 @@
  *   require:NAME   require(NAME)
  *   new            lcm.new{ url = URL, ca_file = CAFILE } (after require:lcm)
  *   get            client:get_outcomes("", "MANUAL"), which must succeed
+ *   set            client:set_outcome{...} of one call (the seed Set), which must succeed
+ *   dnc            client:set_dnc{...} of one call (a typed Set), which must succeed
  *   close          client:close()
  *   curl           one POST with a raw libcurl handle that lives as long as the process
  *                  (warm: its connection is reused), the floor lcm is measured against
@@ -116,6 +118,28 @@ static int step(lua_State *L, bench_t *b, const char *s)
         lua_pushliteral(L, "");
         lua_pushliteral(L, "MANUAL");
         if (!call(L, 3, s))
+            return 0;
+        lua_pop(L, 1);
+    } else if (strcmp(s, "set") == 0 || strcmp(s, "dnc") == 0) {
+        int set = strcmp(s, "set") == 0;
+        lua_getfield(L, SLOT_CLIENT, set ? "set_outcome" : "set_dnc");
+        lua_pushvalue(L, SLOT_CLIENT);
+        lua_createtable(L, 0, 8);
+        lua_pushliteral(L, "12345");
+        lua_setfield(L, -2, "callid");
+        lua_pushliteral(L, "5|3|1|0|0|44|1");
+        lua_setfield(L, -2, "account_number");
+        lua_pushinteger(L, 107);
+        lua_setfield(L, -2, "business_outcome");
+        if (set) {
+            lua_pushinteger(L, 7);
+            lua_setfield(L, -2, "call_outcome");
+            lua_pushliteral(L, "1234");
+            lua_setfield(L, -2, "user_id");
+            lua_pushliteral(L, "bench");
+            lua_setfield(L, -2, "agent_comments");
+        }
+        if (!call(L, 2, s))
             return 0;
         lua_pop(L, 1);
     } else if (strcmp(s, "close") == 0) {

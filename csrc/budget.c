@@ -16,6 +16,7 @@
 
 #define LCM_BUDGET_MT "lcm.budget"
 #define KEEP_BUCKETS 256 /* past this, full buckets no client holds are forgotten */
+#define MAX_TOKENS 1000000000 /* the C bound; the Lua layer allows up to 1000000 */
 
 typedef struct bucket {
     char *target; /* NULL: a private bucket, not in the list */
@@ -28,24 +29,15 @@ typedef struct bucket {
 static pthread_mutex_t budget_lock = PTHREAD_MUTEX_INITIALIZER;
 static bucket_t *buckets;
 static size_t n_buckets;
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 
-/* A fork() child keeps its parent's counts, but must not inherit a lock held by a thread
- * it does not have. */
-static void on_fork_prepare(void)
+/* fork() (csrc/process.c): a child keeps its parent's counts, but must not inherit a lock
+ * held by a thread it does not have. */
+void lcm_budget_fork(lcm_fork_t phase)
 {
-    pthread_mutex_lock(&budget_lock);
-}
-
-static void on_fork_release(void)
-{
-    pthread_mutex_unlock(&budget_lock);
-}
-
-static void register_fork_handlers(void)
-{
-    lcm_pin((const void *)(size_t)on_fork_prepare); /* the handlers outlive the Lua state */
-    pthread_atfork(on_fork_prepare, on_fork_release, on_fork_release);
+    if (phase == LCM_FORK_PREPARE)
+        pthread_mutex_lock(&budget_lock);
+    else
+        pthread_mutex_unlock(&budget_lock);
 }
 
 /* A full bucket no client holds forgets nothing when it goes: a new one would start full. */
@@ -97,9 +89,7 @@ static bucket_t **check(lua_State *L)
 
 static double check_amount(lua_State *L)
 {
-    lua_Number n = luaL_checknumber(L, 2);
-    luaL_argcheck(L, n >= 0 && n <= 1e9, 2, "must be from 0 to 1e9");
-    return (double)n;
+    return (double)lcm_checkrange(L, 2, 0, MAX_TOKENS);
 }
 
 /* budget:take(n) -> true, when n tokens were there (and are now taken), else false. */
@@ -214,10 +204,9 @@ static int budget_close(lua_State *L)
 static int budget_new(lua_State *L)
 {
     const char *url = luaL_optstring(L, 1, NULL);
-    lua_Number capacity = luaL_checknumber(L, 2);
+    lua_Number capacity = lcm_checkrange(L, 2, 1, MAX_TOKENS);
     char target[512];
     bucket_t **ud;
-    luaL_argcheck(L, capacity > 0 && capacity <= 1e9, 2, "must be from 1 to 1e9");
     if (url != NULL && !lcm_origin(url, target, sizeof target))
         snprintf(target, sizeof target, "%s", url); /* not a URL libcurl can use: its text */
     ud = lua_newuserdata(L, sizeof *ud);
@@ -242,7 +231,6 @@ void lcm_budget_open(lua_State *L)
         {"take", budget_take}, {"refund", budget_refund}, {"tokens", budget_tokens}, {"close", budget_close},
         {NULL, NULL},
     };
-    pthread_once(&fork_once, register_fork_handlers);
     static const luaL_Reg fns[] = {{"budget", budget_new}, {"budget_levels", budget_levels}, {NULL, NULL}};
     lcm_newclass(L, LCM_BUDGET_MT, methods, budget_close);
     luaL_setfuncs(L, fns, 0);

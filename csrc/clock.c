@@ -21,12 +21,17 @@ static int clock_sleep(lua_State *L)
     return 0;
 }
 
-/* core.monotonic_ms() */
-static int clock_monotonic_ms(lua_State *L)
+double lcm_monotonic_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    lua_pushnumber(L, (lua_Number)ts.tv_sec * 1000 + (lua_Number)ts.tv_nsec / 1e6);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* core.monotonic_ms() */
+static int clock_monotonic_ms(lua_State *L)
+{
+    lua_pushnumber(L, (lua_Number)lcm_monotonic_ms());
     return 1;
 }
 

@@ -90,8 +90,10 @@ LCM_EXPORT int luaopen_lcm_core(lua_State *L)
     lua_pushcclosure(L, embedded, 1);
     lua_setfield(L, -2, "embedded");
 #endif
+    lcm_process_open(L);
     lcm_error_open(L);
     lcm_codec_open(L);
+    lcm_records_open(L);
     lcm_http_open(L);
     lcm_clock_open(L);
     lcm_random_open(L);

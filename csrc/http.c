@@ -5,7 +5,6 @@
  * is remembered and reported after curl_easy_perform has returned. */
 #include <ctype.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -39,19 +38,6 @@ typedef struct {
     long retry_after; /* seconds from the answer's Retry-After, -1 when it had none */
     char errbuf[CURL_ERROR_SIZE];
 } http_t;
-
-/* curl_global_init once per process (pthread_once), then the handle pool (csrc/pool.c). */
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static CURLcode global_status = CURLE_FAILED_INIT;
-
-/* curl_global_init is not thread-safe before 7.84, and hosts may load the module in several
- * threads at once. It is reference counted, so a host's own call before ours is fine. */
-static void global_init(void)
-{
-    global_status = curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (global_status == CURLE_OK)
-        lcm_pool_init();
-}
 
 /* Every CURLE_* code of the libcurl the module is built against, with lcm's decision for it:
  * csrc/curl_codes.txt, turned into curl_codes.h by tools/curl_codes.lua at build time. */
@@ -234,12 +220,12 @@ static int http_new(lua_State *L)
     lua_getfield(L, 1, "max_response_bytes");
     if (!lua_isnil(L, -1)) {
         max = lua_tonumber(L, -1);
-        if (lua_type(L, -1) != LUA_TNUMBER || !(max >= 1 && max <= MAX_RESPONSE_BYTES))
+        if (!lcm_inrange(L, -1, 1, MAX_RESPONSE_BYTES))
             return luaL_argerror(L, 1, "max_response_bytes out of range (1..1073741824)");
     }
     lua_pop(L, 1);
-    if (global_status != CURLE_OK)
-        return init_failed(L, global_status, "curl_global_init failed");
+    if (lcm_process_curl() != CURLE_OK)
+        return init_failed(L, lcm_process_curl(), "curl_global_init failed");
     h = lua_newuserdata(L, sizeof *h);
     memset(h, 0, sizeof *h);
     h->closed = 1; /* until it is whole: __gc frees what was made */
@@ -549,9 +535,6 @@ void lcm_http_open(lua_State *L)
     static const luaL_Reg fns[] = {
         {"http", http_new}, {"curl_version", http_curl_version}, {"curl_codes", http_curl_codes}, {NULL, NULL},
     };
-    pthread_once(&global_once, global_init);
     lcm_newclass(L, LCM_HTTP_MT, methods, http_close);
     luaL_setfuncs(L, fns, 0);
-    lua_pushboolean(L, global_status == CURLE_OK); /* the handle pool (csrc/pool.c) */
-    lua_setfield(L, -2, "shared_cache");
 }

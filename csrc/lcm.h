@@ -20,6 +20,23 @@ void lcm_outbox_open(lua_State *L);
 void lcm_stats_open(lua_State *L);
 void lcm_pool_open(lua_State *L);
 void lcm_budget_open(lua_State *L);
+void lcm_process_open(lua_State *L);
+void lcm_records_open(lua_State *L);
+
+/* The process layer (csrc/process.c): curl_global_init, the pool, the pin and the fork
+ * handlers, once per process; returns curl_global_init's status. */
+#include <curl/curl.h>
+CURLcode lcm_process_curl(void);
+
+/* What each file that keeps a process-wide lock does around a fork() (csrc/process.c
+ * calls them: PREPARE takes the lock, PARENT and CHILD release it). */
+typedef enum { LCM_FORK_PREPARE, LCM_FORK_PARENT, LCM_FORK_CHILD } lcm_fork_t;
+void lcm_pool_fork(lcm_fork_t phase);
+void lcm_budget_fork(lcm_fork_t phase);
+void lcm_stats_fork(lcm_fork_t phase);
+
+/* CLOCK_MONOTONIC in milliseconds (csrc/clock.c): deadlines and idle times. */
+double lcm_monotonic_ms(void);
 
 /* Pushes a new error object {kind=, code=, message=, retryable=false}; code may be NULL.
  * Further fields are set by the caller with lua_setfield. */
@@ -38,8 +55,11 @@ void lcm_newclass(lua_State *L, const char *name, const luaL_Reg *methods, lua_C
  * a Lua state's close dlcloses it. */
 void lcm_pin(const void *addr);
 
-/* luaL_checknumber, and an argument error unless lo <= n <= hi (NaN is outside): a number
- * checked with this can be cast to an integer type holding hi without undefined behaviour. */
+/* The one range test of the C files: 1 when the value at idx is a number from lo to hi
+ * (NaN is outside), so it can be cast to an integer type holding hi without undefined
+ * behaviour. lcm_checkrange raises an argument error naming the range otherwise (for
+ * arguments the Lua layer has checked already: a bad one is a programming error). */
+int lcm_inrange(lua_State *L, int idx, int lo, int hi);
 lua_Number lcm_checkrange(lua_State *L, int arg, int lo, int hi);
 
 /* Pushes t[name], falling back to a case-insensitive match on string keys:
@@ -49,7 +69,6 @@ int lcm_getfield_ci(lua_State *L, int t, const char *name);
 /* The process-wide pool of easy handles (csrc/pool.c). A handle is used by one request of
  * one thread at a time; url is the URL libcurl was last given (it parses one again each
  * time it is set), key NULL for a private or temporary handle. */
-#include <curl/curl.h>
 typedef struct lcm_handle {
     CURL *curl;
     char *key, *url;
@@ -58,8 +77,8 @@ typedef struct lcm_handle {
     unsigned long generation; /* fork() children count up: see pool.c */
 } lcm_handle_t;
 
-/* Once, after curl_global_init: the share of DNS answers and TLS sessions, the fork handlers. */
-void lcm_pool_init(void);
+/* Once, after curl_global_init (csrc/process.c): the share of DNS answers and TLS sessions. */
+void lcm_pool_init(int curl_ok);
 /* An idle handle of this key (*fresh = 0), or a new one to be set up by the caller (*fresh =
  * 1); NULL when out of memory. Give it back with lcm_pool_checkin, with the connections its
  * request opened (CURLINFO_NUM_CONNECTS). */

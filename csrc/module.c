@@ -23,10 +23,16 @@ void lcm_pin(const void *addr)
         dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
 }
 
+int lcm_inrange(lua_State *L, int idx, int lo, int hi)
+{
+    lua_Number n = lua_tonumber(L, idx);
+    return lua_type(L, idx) == LUA_TNUMBER && n >= lo && n <= hi; /* NaN fails both */
+}
+
 lua_Number lcm_checkrange(lua_State *L, int arg, int lo, int hi)
 {
     lua_Number n = luaL_checknumber(L, arg);
-    if (!(n >= lo && n <= hi)) /* NaN too */
+    if (!lcm_inrange(L, arg, lo, hi))
         luaL_argerror(L, arg, lua_pushfstring(L, "out of range (%d..%d)", lo, hi));
     return n;
 }

@@ -24,7 +24,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <curl/curl.h>
 
@@ -70,34 +69,16 @@ static void share_unlock(CURL *h, curl_lock_data data, void *ud)
     pthread_mutex_unlock(&share_locks[data]);
 }
 
-/* fork(): the child has only the forking thread, but copies of every mutex, locked or not.
- * Taking them all before the fork makes the copies consistent (the usual atfork pattern). */
-static void on_fork_prepare(void)
+/* fork() (csrc/process.c takes every lock of the module around it). The child must never
+ * talk on its parent's connections: their sockets are the parent's too. The inherited
+ * handles are dropped without curl_easy_cleanup, deliberately leaked: a cleanup would send a
+ * TLS close_notify (and an OpenSSL shutdown) on the parent's live connection, and closing
+ * their sockets first would let the cleanup write into whatever file the child opens next
+ * under the same descriptor number. What is left behind is bounded by max_total handles,
+ * once per fork (kept in `abandoned`). A handle checked out before the fork (by a thread
+ * the child does not have) belongs to an older generation and is leaked when it comes back. */
+static void forget_inherited(void)
 {
-    int i;
-    pthread_mutex_lock(&pool_lock);
-    for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
-        pthread_mutex_lock(&share_locks[i]);
-}
-
-static void on_fork_parent(void)
-{
-    int i;
-    for (i = CURL_LOCK_DATA_LAST - 1; i >= 0; i--)
-        pthread_mutex_unlock(&share_locks[i]);
-    pthread_mutex_unlock(&pool_lock);
-}
-
-/* The child must never talk on its parent's connections: their sockets are the parent's
- * too. The inherited handles are dropped without curl_easy_cleanup, deliberately leaked:
- * a cleanup would send a TLS close_notify (and an OpenSSL shutdown) on the parent's live
- * connection, and closing their sockets first would let the cleanup write into whatever
- * file the child opens next under the same descriptor number. What is left behind is
- * bounded by max_total handles, once per fork (kept in `abandoned`). A handle checked out before the fork (by a thread the
- * child does not have) belongs to an older generation and is leaked when it comes back. */
-static void on_fork_child(void)
-{
-    int i;
     if (pool.idle != NULL) {
         lcm_handle_t *last = pool.idle;
         while (last->next != NULL)
@@ -108,21 +89,34 @@ static void on_fork_child(void)
     pool.idle = NULL;
     pool.n_idle = pool.n_total = 0;
     pool.generation++;
+}
+
+void lcm_pool_fork(lcm_fork_t phase)
+{
+    int i;
+    if (phase == LCM_FORK_PREPARE) {
+        pthread_mutex_lock(&pool_lock);
+        for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+            pthread_mutex_lock(&share_locks[i]);
+        return;
+    }
+    if (phase == LCM_FORK_CHILD)
+        forget_inherited();
     for (i = CURL_LOCK_DATA_LAST - 1; i >= 0; i--)
         pthread_mutex_unlock(&share_locks[i]);
     pthread_mutex_unlock(&pool_lock);
 }
 
-void lcm_pool_init(void)
+/* Once per process, from csrc/process.c (which pins the module: the share handle keeps
+ * pointers to share_lock and share_unlock). The locks are made whatever curl_ok says:
+ * the fork handlers take them. */
+void lcm_pool_init(int curl_ok)
 {
     int i;
     for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&share_locks[i], NULL);
-    /* The share handle and the fork handlers keep pointers to this module's functions: the
-     * module must stay mapped when the Lua state that loaded it closes and dlcloses it (a
-     * later state then finds it, and the warm pool, still there). */
-    lcm_pin((const void *)(size_t)share_lock);
-    pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
+    if (!curl_ok)
+        return;
     share = curl_share_init();
     if (share != NULL &&
         (curl_share_setopt(share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
@@ -132,13 +126,6 @@ void lcm_pool_init(void)
         curl_share_cleanup(share);
         share = NULL; /* handles then resolve and handshake alone: slower, still correct */
     }
-}
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
 /* A new handle; key NULL for a temporary or private one. Pool handles, temporary ones
@@ -216,7 +203,7 @@ static void drop_lru(lcm_handle_t **closing)
 static void trim(lcm_handle_t **closing)
 {
     lcm_handle_t **pp = &pool.idle;
-    double expired = now_ms() - (double)pool.idle_timeout_ms;
+    double expired = lcm_monotonic_ms() - (double)pool.idle_timeout_ms;
     long kept = 0;
     while (*pp != NULL) {
         lcm_handle_t *p = *pp;
@@ -290,7 +277,7 @@ void lcm_pool_checkin(lcm_handle_t *p, long connects)
     } else if (p->key == NULL) {
         closing = p; /* temporary */
     } else {
-        p->idle_since = now_ms();
+        p->idle_since = lcm_monotonic_ms();
         p->next = pool.idle;
         pool.idle = p;
         pool.n_idle++;
@@ -329,10 +316,10 @@ int lcm_origin(const char *url, char *out, size_t size)
  * with the error on the stack. */
 static int limit(lua_State *L, const char *name, long min, long max, long *out)
 {
-    int is_number;
+    int in_range;
     lua_Number n;
     lua_getfield(L, 1, name);
-    is_number = lua_type(L, -1) == LUA_TNUMBER;
+    in_range = lcm_inrange(L, -1, (int)min, (int)max);
     n = lua_tonumber(L, -1);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
@@ -340,7 +327,7 @@ static int limit(lua_State *L, const char *name, long min, long max, long *out)
     }
     lua_pop(L, 1);
     /* the range is checked before the cast: (long)n of a huge n is undefined */
-    if (is_number && n >= (lua_Number)min && n <= (lua_Number)max && n == (lua_Number)(long)n) {
+    if (in_range && n == (lua_Number)(long)n) {
         *out = (long)n;
         return 1;
     }

@@ -3,7 +3,7 @@
  * A FreeSWITCH or Asterisk process makes a Lua state per call, so counters kept in a client
  * or a state would say nothing: these live in the process, behind one mutex, shared by every
  * client in every state and thread. That is the reason for the mutable globals below. They
- * survive Lua states closing because the module is pinned resident (lcm_pin, in http.c).
+ * survive Lua states closing because the module is pinned resident (csrc/process.c).
  *
  * The set of series is bounded: names come from the Lua layer (fixed metric names, error
  * kinds and codes, subtopics that passed the subtopic check); past MAX_SERIES a new series is
@@ -60,13 +60,12 @@ static void *find_slot(void *slots, size_t size, size_t *n, size_t max, const ch
 }
 
 /* core.stats_add(series, n): adds n (a finite number) to the counter called series
- * ('lcm_requests_total{subtopic="SetDNC"}'), or sets it when `set` is true (a gauge). */
+ * ('lcm_requests_total{subtopic="SetDNC"}'). */
 static int stats_add(lua_State *L)
 {
     size_t len;
     const char *key = luaL_checklstring(L, 1, &len);
     lua_Number n = luaL_optnumber(L, 2, 1);
-    int set = lua_toboolean(L, 3);
     series_t *s;
     luaL_argcheck(L, len > 0 && len < MAX_KEY && memchr(key, '\0', len) == NULL, 1, "bad series name");
     luaL_argcheck(L, n == n && n < 1e300 && n > -1e300, 2, "must be a finite number");
@@ -74,8 +73,6 @@ static int stats_add(lua_State *L)
     s = find_slot(series, sizeof series[0], &nseries, MAX_SERIES, key, len);
     if (s == NULL)
         dropped += 1;
-    else if (set)
-        s->value = (double)n;
     else
         s->value += (double)n;
     pthread_mutex_unlock(&stats_lock);
@@ -161,6 +158,15 @@ static int stats_snapshot(lua_State *L)
     }
     lua_setfield(L, -2, "latency");
     return 1;
+}
+
+/* fork() (csrc/process.c): a child keeps the counts, never a lock another thread held. */
+void lcm_stats_fork(lcm_fork_t phase)
+{
+    if (phase == LCM_FORK_PREPARE)
+        pthread_mutex_lock(&stats_lock);
+    else
+        pthread_mutex_unlock(&stats_lock);
 }
 
 /* core.stats_reset(): for tests and for an admin who wants a fresh count. */

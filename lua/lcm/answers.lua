@@ -53,11 +53,25 @@ local function response_list(message)
   return response
 end
 
+-- A record shape for core.records/core.record (csrc/records.c, which builds records in C:
+-- the per-record cost of every list answer): keys are { record key, wire key, converter },
+-- and the converters above are named there, so C applies the same rules without calling
+-- back into Lua. Shapes are made once per key list.
+local CONVERTER = { [int] = "int", [str] = "str", [num] = "num", [bool] = "bool" }
+local shapes = setmetatable({}, { __mode = "k" })
+local function shape(keys)
+  local s = shapes[keys]
+  if not s then
+    s = {}
+    for i, k in ipairs(keys) do s[i] = { k[1], k[2], CONVERTER[k[3]] or k[3] } end
+    shapes[keys] = s
+  end
+  return s
+end
+
 -- One wire record as { record key = converted value, raw = the record }.
 local function convert(raw, keys)
-  local rec = { raw = raw }
-  for _, k in ipairs(keys) do rec[k[1]] = k[3](field(raw, k[2])) end
-  return rec
+  return core.record(raw, shape(keys))
 end
 
 -- A list reader: `keys` are { record key, wire key, converter }; `find(x)` matches x
@@ -74,16 +88,8 @@ local function records(keys, id_key, name_key)
     end
     return nil
   end
-  return function(message)
-    local response, err = response_list(message)
-    if not response then return nil, err end
-    local list = setmetatable({}, List)
-    for i, raw in ipairs(response) do
-      if type(raw) ~= "table" then return protocol("record " .. i .. " is not an object") end
-      list[i] = convert(raw, keys)
-    end
-    return list
-  end
+  local s = shape(keys)
+  return function(message) return core.records(message, s, List) end
 end
 
 -- GetDNCBussField: a list of field names; find ignores case.
@@ -129,7 +135,7 @@ end
 
 
 M.field, M.int, M.str, M.num, M.bool = field, int, str, num, bool
-M.protocol, M.response_list, M.records, M.names, M.convert = protocol, response_list, records, names, convert
+M.protocol, M.records, M.names, M.convert = protocol, records, names, convert
 
 -- Whether the callid of an answer names the call that was sent. Lua 5.3+ decode the JSON
 -- number 12345 as 12345.0, and a caller of call("Set...") may give 12345 or "12345": where

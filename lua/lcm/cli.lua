@@ -1,7 +1,7 @@
 -- The lcm command (bin/lcm): the library from a shell, cron or a monitoring system.
 -- Every subcommand is a client call or an outbox function; this file only parses the
 -- command line, gathers the options (lcm.config) and prints the result, as text for
--- people or, with --json, as one JSON value for scripts. Exit codes: see EXIT and the
+-- people or, with --json, as one JSON value for scripts. Exit codes: OK..UNKNOWN below and the
 -- README ("The lcm command").
 local lcm = require "lcm"
 local core = require "lcm.core"
@@ -15,7 +15,6 @@ local M = {}
 -- all of it: queued for later, records left, a slow answer), CRITICAL (failed), UNKNOWN
 -- (a usage error or invalid input: nothing was sent).
 local OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
-M.EXIT = { OK = OK, WARNING = WARNING, CRITICAL = CRITICAL, UNKNOWN = UNKNOWN }
 
 -- A private lua-cjson instance: the shared one's settings belong to whoever set them.
 local json = require("cjson.safe").new()
@@ -170,7 +169,6 @@ local function arity(cmd, args)
 end
 
 local COMMANDS = {}
-M.COMMANDS = COMMANDS
 
 local function record_line(r)
   return string.format("  %-8s %-24s parent %s, campaign %s, lead score %s", tostring(r.id),

@@ -17,7 +17,6 @@ local function distance(a, b)
   end
   return prev[#b]
 end
-M.distance = distance
 
 -- The candidate nearest to word (case-insensitive), or nil when none is near enough: a
 -- distance of at most a third of the word's length (at least 2), or a candidate that
