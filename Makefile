@@ -206,7 +206,7 @@ embed-san: deps
 	    build/asan-$(LUA_VERSION)/lcm/core.so build/asan-$(LUA_VERSION)/lcm-embed
 	$(call EMBED_SPEC,asan)
 
-# Memcheck is ~30x slower: the specs of the C paths (codec, transport, outbox), not all.
+# Memcheck is ~30x slower: the specs of the C paths (encode, answer, records, transport, outbox), not all.
 VALGRIND_SPECS := spec/codec_spec.lua spec/json_spec.lua spec/check_spec.lua spec/client_spec.lua \
                   spec/retry_spec.lua spec/outbox_spec.lua spec/outbox_records_spec.lua spec/transport_spec.lua \
                   spec/pool_spec.lua spec/records_spec.lua

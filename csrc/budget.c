@@ -13,6 +13,9 @@
 #include <string.h>
 
 #include "lcm.h"
+#include "module.h"
+#include "pool.h"
+#include "process.h"
 
 #define LCM_BUDGET_MT "lcm.budget"
 #define KEEP_BUCKETS 256 /* past this, full buckets no client holds are forgotten */

@@ -4,6 +4,8 @@
 #include <time.h>
 
 #include "lcm.h"
+#include "clock.h"
+#include "module.h"
 
 #define MAX_SLEEP_MS 86400000 /* a day: no wait of lcm is near it */
 

@@ -1,6 +1,7 @@
 /* lcm.core: the C half of lcm. The Lua module `lcm` (lua/lcm/init.lua) requires this
  * and builds the public API on top of it. Each C file adds its own functions. */
 #include "lcm.h"
+#include "pool.h"
 
 #include <string.h>
 
@@ -92,7 +93,9 @@ LCM_EXPORT int luaopen_lcm_core(lua_State *L)
 #endif
     lcm_process_open(L);
     lcm_error_open(L);
-    lcm_codec_open(L);
+    lcm_utf8_open(L);
+    lcm_encode_open(L);
+    lcm_answer_open(L);
     lcm_records_open(L);
     lcm_http_open(L);
     lcm_clock_open(L);

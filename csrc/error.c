@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "lcm.h"
+#include "error.h"
 
 #define LCM_ERROR_MT "lcm.error"
 

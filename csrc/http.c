@@ -13,6 +13,10 @@
 #include <curl/curl.h>
 
 #include "lcm.h"
+#include "error.h"
+#include "module.h"
+#include "pool.h"
+#include "process.h"
 
 #define LCM_HTTP_MT "lcm.http"
 #define KEEP_BUFFER (256 * 1024) /* larger answers' buffers are freed after use */

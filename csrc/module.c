@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 
 #include "lcm.h"
+#include "module.h"
 
 void lcm_newclass(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc)
 {

@@ -32,6 +32,7 @@
 #include <zlib.h>
 
 #include "lcm.h"
+#include "module.h"
 
 #define LCM_BOX_MT "lcm.outbox_buffer"
 #define MAGIC "LCM1 "

@@ -28,6 +28,11 @@
 #include <curl/curl.h>
 
 #include "lcm.h"
+#include "clock.h"
+#include "error.h"
+#include "module.h"
+#include "pool.h"
+#include "process.h"
 
 #define MAX_LIMIT 100000             /* for max_idle and max_total */
 #define MAX_IDLE_TIMEOUT_MS 86400000 /* a day */

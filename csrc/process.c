@@ -16,6 +16,9 @@
 #include <pthread.h>
 
 #include "lcm.h"
+#include "module.h"
+#include "pool.h"
+#include "process.h"
 
 /* Set once by init_once (pthread_once orders it before every read). */
 static pthread_once_t once = PTHREAD_ONCE_INIT;

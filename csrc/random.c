@@ -8,6 +8,7 @@
 #include <sys/random.h>
 
 #include "lcm.h"
+#include "error.h"
 
 /* Returns 0, or the errno of the failure. */
 static int fill_random(void *buf, size_t len)

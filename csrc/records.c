@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "lcm.h"
+#include "error.h"
 
 #define MAX_KEYS 64 /* keys of one record shape; lcm.api's largest has 13 */
 #define MAX_ID_DIGITS "9007199254740992" /* 2^53: beyond it a JSON number is not exact */

@@ -13,11 +13,11 @@
 #include <string.h>
 
 #include "lcm.h"
+#include "process.h"
 
 #define MAX_SERIES 512
 #define MAX_KEY 160
 #define MAX_HISTOGRAMS 64
-#define MAX_SUBTOPIC 64
 
 /* Latency buckets, upper bounds in milliseconds; the last bucket is +Inf. */
 static const double bounds_ms[] = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
@@ -29,7 +29,7 @@ typedef struct {
 } series_t;
 
 typedef struct {
-    char subtopic[MAX_SUBTOPIC + 1];
+    char subtopic[LCM_MAX_SUBTOPIC + 1];
     double buckets[NBOUNDS + 1]; /* not cumulative here; lcm.stats_text sums them */
     double sum_ms, count;
 } histogram_t;
@@ -86,7 +86,7 @@ static int stats_observe(lua_State *L)
     const char *subtopic = luaL_checklstring(L, 1, &len);
     lua_Number ms = luaL_checknumber(L, 2);
     histogram_t *h;
-    luaL_argcheck(L, len > 0 && len <= MAX_SUBTOPIC && memchr(subtopic, '\0', len) == NULL, 1, "bad subtopic");
+    luaL_argcheck(L, len > 0 && len <= LCM_MAX_SUBTOPIC && memchr(subtopic, '\0', len) == NULL, 1, "bad subtopic");
     luaL_argcheck(L, ms >= 0 && ms < 1e300, 2, "must be a finite number >= 0");
     for (b = 0; b < NBOUNDS && (double)ms > bounds_ms[b]; b++)
         ;

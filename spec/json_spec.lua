@@ -1,4 +1,4 @@
--- The request writer (core.encode, csrc/codec.c): the exact bytes on the wire. lua-cjson is
+-- The request writer (core.encode, csrc/encode.c): the exact bytes on the wire. lua-cjson is
 -- not used for requests (Debian's 2.1.0 writes 14 significant digits at most); these bytes
 -- must be the same on Lua 5.1-5.4 and LuaJIT, in any C locale, with any host cjson settings.
 local core = require "lcm.core"

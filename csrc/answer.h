@@ -1,0 +1,11 @@
+/* csrc/answer.c: reading answers. */
+#ifndef LCM_ANSWER_H
+#define LCM_ANSWER_H
+
+#include "compat.h"
+
+/* Pushes t[name], falling back to a case-insensitive match on string keys:
+ * the vendor's answers spell the same key several ways (OutComeID, OutcomeId...). */
+int lcm_getfield_ci(lua_State *L, int t, const char *name);
+
+#endif
