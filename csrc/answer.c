@@ -15,10 +15,14 @@
  * the host's own `require "cjson"`, nor its settings ours. */
 #define CJSON_INSTANCE lua_upvalueindex(1)
 
-int lcm_getfield_ci(lua_State *L, int t, const char *name)
+int lcm_getfield_ci_at(lua_State *L, int t, int k)
 {
+    size_t want;
+    const char *name;
     t = t < 0 && t > LUA_REGISTRYINDEX ? lua_gettop(L) + t + 1 : t;
-    lua_pushstring(L, name);
+    k = k < 0 && k > LUA_REGISTRYINDEX ? lua_gettop(L) + k + 1 : k;
+    name = lua_tolstring(L, k, &want);
+    lua_pushvalue(L, k);
     lua_rawget(L, t);
     if (!lua_isnil(L, -1))
         return lua_type(L, -1);
@@ -27,7 +31,7 @@ int lcm_getfield_ci(lua_State *L, int t, const char *name)
     while (lua_next(L, t) != 0) {
         size_t len;
         const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
-        if (key != NULL && len == strlen(name) && strncasecmp(key, name, len) == 0) {
+        if (key != NULL && len == want && strncasecmp(key, name, len) == 0) {
             lua_remove(L, -2);
             return lua_type(L, -1);
         }
@@ -35,6 +39,16 @@ int lcm_getfield_ci(lua_State *L, int t, const char *name)
     }
     lua_pushnil(L);
     return LUA_TNIL;
+}
+
+int lcm_getfield_ci(lua_State *L, int t, const char *name)
+{
+    int type;
+    t = t < 0 && t > LUA_REGISTRYINDEX ? lua_gettop(L) + t + 1 : t;
+    lua_pushstring(L, name);
+    type = lcm_getfield_ci_at(L, t, -1);
+    lua_remove(L, -2);
+    return type;
 }
 
 /* 1 when the value on top is the string want (ignoring case when ci is set), compared by

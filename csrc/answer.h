@@ -7,5 +7,7 @@
 /* Pushes t[name], falling back to a case-insensitive match on string keys:
  * the vendor's answers spell the same key several ways (OutComeID, OutcomeId...). */
 int lcm_getfield_ci(lua_State *L, int t, const char *name);
+/* The same, with the key at index k (a string): no interning of the name per lookup. */
+int lcm_getfield_ci_at(lua_State *L, int t, int k);
 
 #endif

@@ -13,9 +13,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "lcm.h"
+#include "answer.h"
 #include "error.h"
 
 #define MAX_KEYS 64 /* keys of one record shape; lcm.api's largest has 13 */
@@ -23,31 +23,11 @@
 
 enum conv { CONV_INT, CONV_STR, CONV_NUM, CONV_BOOL, CONV_FUNCTION };
 
-/* Pushes t[key] (key at index k), or the value of the first string key equal to it
- * ignoring case; nil when there is none, or when it is JSON null (lua-cjson's null, a
- * NULL light userdata), as core.field does. */
+/* Pushes t[key] (key at index k) as core.field does: the exact key, else one equal to it
+ * ignoring case (answer.c); nil for none and for JSON null (lua-cjson's NULL light userdata). */
 static void getfield_ci(lua_State *L, int t, int k)
 {
-    size_t want;
-    const char *name = lua_tolstring(L, k, &want);
-    lua_pushvalue(L, k);
-    lua_rawget(L, t);
-    if (lua_isnil(L, -1)) {
-        int found = 0;
-        lua_pop(L, 1);
-        lua_pushnil(L);
-        while (!found && lua_next(L, t) != 0) {
-            size_t len;
-            const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
-            found = key != NULL && len == want && strncasecmp(key, name, len) == 0;
-            if (found)
-                lua_remove(L, -2);
-            else
-                lua_pop(L, 1);
-        }
-        if (!found)
-            lua_pushnil(L);
-    }
+    lcm_getfield_ci_at(L, t, k);
     if (lua_type(L, -1) == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == NULL) {
         lua_pop(L, 1);
         lua_pushnil(L);
