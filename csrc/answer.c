@@ -24,21 +24,29 @@ int lcm_getfield_ci_at(lua_State *L, int t, int k)
     name = lua_tolstring(L, k, &want);
     lua_pushvalue(L, k);
     lua_rawget(L, t);
-    if (!lua_isnil(L, -1))
-        return lua_type(L, -1);
-    lua_pop(L, 1);
-    lua_pushnil(L);
-    while (lua_next(L, t) != 0) {
-        size_t len;
-        const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
-        if (key != NULL && len == want && strncasecmp(key, name, len) == 0) {
-            lua_remove(L, -2);
-            return lua_type(L, -1);
-        }
+    if (lua_isnil(L, -1)) {
+        int found = 0;
         lua_pop(L, 1);
+        lua_pushnil(L);
+        while (!found && lua_next(L, t) != 0) {
+            size_t len;
+            const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
+            found = key != NULL && len == want && strncasecmp(key, name, len) == 0;
+            if (found)
+                lua_remove(L, -2);
+            else
+                lua_pop(L, 1);
+        }
+        if (!found)
+            lua_pushnil(L);
     }
-    lua_pushnil(L);
-    return LUA_TNIL;
+    /* JSON null (lua-cjson's null, a NULL light userdata) is an absent field: a serializer
+     * that writes every field ("errorType": null) says nothing by it. */
+    if (lua_type(L, -1) == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == NULL) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+    }
+    return lua_type(L, -1);
 }
 
 int lcm_getfield_ci(lua_State *L, int t, const char *name)
@@ -183,8 +191,6 @@ static int codec_field(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     lcm_getfield_ci(L, 1, luaL_checkstring(L, 2));
-    if (lua_type(L, -1) == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == NULL)
-        lua_pushnil(L);
     return 1;
 }
 

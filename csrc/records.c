@@ -23,17 +23,6 @@
 
 enum conv { CONV_INT, CONV_STR, CONV_NUM, CONV_BOOL, CONV_FUNCTION };
 
-/* Pushes t[key] (key at index k) as core.field does: the exact key, else one equal to it
- * ignoring case (answer.c); nil for none and for JSON null (lua-cjson's NULL light userdata). */
-static void getfield_ci(lua_State *L, int t, int k)
-{
-    lcm_getfield_ci_at(L, t, k);
-    if (lua_type(L, -1) == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == NULL) {
-        lua_pop(L, 1);
-        lua_pushnil(L);
-    }
-}
-
 static void push_integer(lua_State *L, lua_Number n)
 {
 #if LUA_VERSION_NUM >= 503
@@ -208,7 +197,7 @@ static void build(lua_State *L, int raw, int base, int n, const enum conv *conv)
     lua_setfield(L, -2, "raw");
     for (i = 0; i < n; i++) {
         int k = base + 3 * i;
-        getfield_ci(L, raw, k + 1);
+        lcm_getfield_ci_at(L, raw, k + 1);
         if (conv[i] == CONV_FUNCTION) {
             lua_pushvalue(L, k + 2);
             lua_insert(L, -2);
@@ -257,7 +246,7 @@ static int records_list(lua_State *L)
     base = lua_gettop(L) + 1;
     n = read_shape(L, 2, conv);
     lua_pushliteral(L, "response");
-    getfield_ci(L, 1, lua_gettop(L));
+    lcm_getfield_ci_at(L, 1, lua_gettop(L));
     lua_remove(L, -2);
     if (lua_isnil(L, -1)) {
         lua_rawgeti(L, 1, 1);

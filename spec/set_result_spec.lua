@@ -257,3 +257,44 @@ describe("call() of a Set... subtopic is a Set", function()
     assert.is_true(assert(c:call("SetDNC", {})).response.success)
   end)
 end)
+
+-- A serializer that writes every field answers "errorType": null on success: JSON null is an
+-- absent field (README), not LCM's error envelope (review finding: such a Set failed as kind
+-- lcm, recorded = false, and was not queued, though LCM had recorded it).
+describe("an answer whose error fields are JSON null", function()
+  local function http(body)
+    return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " .. #body ..
+           "\r\nConnection: close\r\n\r\n" .. body
+  end
+  local SUCCESS = '{"callid":"12345","response":{"success":true}}'
+  local NULLS = '"errorType":null,"errorMessage":null,"msg":null'
+
+  for _, where in ipairs { "message", "data" } do
+    it("is a success of a Set (nulls under " .. where .. ")", function()
+      local message = where == "message" and (SUCCESS:sub(1, -2) .. "," .. NULLS .. "}") or SUCCESS
+      local body = answer(message):sub(1, -2) .. (where == "data" and ',"data":{' .. NULLS .. '}}' or "}")
+      local c = assert(lcm.new { url = raw_answer.start(http(body)), max_attempts = 1 })
+      local ok, err = c:set_outcome(SET)
+      assert.is_nil(err)
+      assert.is_true(ok)
+    end)
+  end
+
+  it("is a Get's answer, its records read", function()
+    local body = '{"channel":"LCM","topic":"WebService","subtopic":"BusinessOutCome","message":{' .. NULLS ..
+                 ',"response":[{"OutComeID":"107","Description":"success","ParentID":null}]}}'
+    local c = assert(lcm.new { url = raw_answer.start(http(body)), max_attempts = 1 })
+    local list, err = c:get_outcomes("12345", "MANUAL")
+    assert.is_nil(err)
+    assert.same({ 107, "success" }, { list[1].id, list[1].description })
+    assert.is_nil(list[1].parent_id)
+  end)
+
+  it("still lets a real error envelope (errorType a string) be LCM's error", function()
+    local body = answer('{"errorType":"WS_Error","errorMessage":"Invalid Call ID."}')
+    local c = assert(lcm.new { url = raw_answer.start(http(body)), max_attempts = 1 })
+    local ok, err = c:set_outcome(SET)
+    assert.is_nil(ok)
+    assert.same({ "lcm", "WS_Error", false }, { err.kind, err.code, err.recorded })
+  end)
+end)
