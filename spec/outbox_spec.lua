@@ -268,3 +268,24 @@ describe("outbox files under concurrent and killed writers", function()
   end)
 
 end)
+
+-- The client and the outbox's replay judge "is a Set" by one rule (check.is_set): a Set
+-- queued under any spelling of "Set" is one the flush sends (review finding: call("setDNC")
+-- during an outage was queued, then dead-lettered unsent as "bad subtopic").
+describe("a Set queued under another case of its subtopic", function()
+  local t = helper.fixture()
+
+  for _, subtopic in ipairs { "setDNC", "SETDNC", "Set_Custom" } do
+    it("is sent by the flush (" .. subtopic .. ")", function()
+      local down = assert(lcm.new { url = helper.down_url(), outbox = t.dir, sleep = function() end })
+      local _, err = down:call(subtopic, { callid = "12345", AccountNumber = "5|3|1|0|0|44|1" })
+      assert.is_true(err.queued)
+      local up = assert(lcm.new { url = t.sim.url, outbox = t.dir, sleep = function() end })
+      local counts = assert(up:flush_outbox())
+      assert.equal(0, counts.corrupt)
+      local sent = t.sim:requests()
+      assert.equal(1, #sent, "the flush sent the queued Set")
+      assert.matches('"subtopic":"' .. subtopic .. '"', sent[1].body, 1, true)
+    end)
+  end
+end)

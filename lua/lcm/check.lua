@@ -4,17 +4,24 @@ local core = require "lcm.core"
 
 local M = {}
 
-M.MAX_STRING = core.MAX_STRING -- per string, checked by core.text_problem (csrc/codec.c)
+M.MAX_STRING = core.MAX_STRING -- per string, checked by core.text_problem (csrc/utf8.c)
 local MAX_ID = 2 ^ 53      -- beyond this a JSON number no longer holds the integer exactly
 
 -- Why s cannot be sent as text (a NUL byte, invalid UTF-8), or nil: the check core.encode
--- makes too, written once in C (csrc/codec.c).
+-- makes too, written once in C (csrc/utf8.c).
 local text_problem = core.text_problem
 
 local function invalid(field, message)
   return nil, core.error { kind = "invalid", field = field, message = field .. " " .. message }
 end
 M.invalid = invalid
+
+-- Whether a subtopic is a Set: "Set..." in any case (answers' subtopics are compared
+-- ignoring case too). The one rule, for the client (a Set's key, result check and outbox)
+-- and for the outbox's replay, so an outcome told "queued" is one the flush will send.
+function M.is_set(subtopic)
+  return type(subtopic) == "string" and subtopic:sub(1, 3):lower() == "set"
+end
 
 local function is_nan_or_inf(n)
   return n ~= n or n == math.huge or n == -math.huge

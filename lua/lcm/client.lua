@@ -21,11 +21,7 @@ local ANSWER_SUBTOPIC = {
   GetCallOutCome = "CallOutcome",
 }
 
--- Whether a subtopic is a Set: "Set..." in any case (answers' subtopics are compared
--- ignoring case too), so call("setDNC") gets a Set's key, result check and outbox.
-local function is_set(subtopic)
-  return subtopic:sub(1, 3):lower() == "set"
-end
+local is_set = check.is_set -- call("setDNC") gets a Set's key, result check and outbox
 
 local function answer_subtopic(subtopic)
   return ANSWER_SUBTOPIC[subtopic] or (is_set(subtopic) and subtopic .. "Result") or nil

@@ -10,6 +10,7 @@
 -- replayed byte for byte: no JSON library (least of all the host's `require "cjson"`,
 -- whose settings a host may change) touches it after core.encode made it.
 local core = require "lcm.core"
+local check = require "lcm.check"
 local stats = require "lcm.stats"
 
 local M = {}
@@ -97,7 +98,9 @@ end
 
 -- A record as _replay needs it, or nil and why it can never be replayed.
 local function replayable(client, rec)
-  if type(rec.subtopic) ~= "string" or not rec.subtopic:match("^Set%w+$") or #rec.subtopic > 64 then
+  -- A Set by the client's rule (check.is_set), with a name core.encode would send (letters,
+  -- digits, '_': it goes into the URL).
+  if not check.is_set(rec.subtopic) or not rec.subtopic:match("^[%w_]+$") or #rec.subtopic > 64 then
     return nil, "cannot be replayed: bad subtopic " .. string.format("%q", tostring(rec.subtopic):sub(1, 64))
   end
   if type(rec.key) ~= "string" or not rec.key:match(KEY) then
