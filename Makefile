@@ -10,7 +10,7 @@
 #   make valgrind        a representative part of the suite under valgrind memcheck
 #   make fuzz            libFuzzer on the answer path for FUZZ_SECONDS (default 60)
 #   make embed-san       the embedding host under ThreadSanitizer and AddressSanitizer
-#   make bench           the benchmark table (README, "Performance")
+#   make bench           the benchmark table (docs/performance.md)
 #   make docs            the API reference (LDoc, config.ld) into build/docs/
 # `make demo` and `make test` install missing Debian packages first (tools/deps.sh).
 # Packagers: CPPFLAGS, CFLAGS and LDFLAGS from the environment are used (ours are added);
