@@ -9,12 +9,6 @@ local lcm = require "lcm"
 
 local function read(path) return assert(sim.read(path), "cannot read " .. path) end
 
-local function set_of(list)
-  local s = {}
-  for _, v in ipairs(list) do s[v] = true end
-  return s
-end
-
 -- Names in a but not in b, sorted.
 local function missing(a, b)
   local out = {}
@@ -226,8 +220,10 @@ describe("README.md", function()
   end)
 
   it("describes the two make commands, which the Makefile has", function()
-    assert.truthy(readme:find("make demo   # installs what is missing, builds, runs examples/dialer.lua against lcm-sim", 1, true))
-    assert.truthy(readme:find("make test   # installs what is missing, builds, runs the whole busted suite (Lua 5.4)", 1, true))
+    local demo = "make demo   # installs what is missing, builds, runs examples/dialer.lua against lcm-sim"
+    local test = "make test   # installs what is missing, builds, runs the whole busted suite (Lua 5.4)"
+    assert.truthy(readme:find(demo, 1, true))
+    assert.truthy(readme:find(test, 1, true))
     local makefile = read("Makefile")
     assert.truthy(makefile:find("\ndemo:", 1, true))
     assert.truthy(makefile:find("\ntest:", 1, true))
