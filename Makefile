@@ -10,7 +10,7 @@
 #   make valgrind        a representative part of the suite under valgrind memcheck
 #   make fuzz            libFuzzer on the answer path for FUZZ_SECONDS (default 60)
 #   make embed-san       the embedding host under ThreadSanitizer and AddressSanitizer
-#   make bench           the benchmark table (README, "Performance")
+#   make bench           the benchmark table (docs/performance.md)
 #   make docs            the API reference (LDoc, config.ld) into build/docs/
 # `make demo` and `make test` install missing Debian packages first (tools/deps.sh).
 # Packagers: CPPFLAGS, CFLAGS and LDFLAGS from the environment are used (ours are added);
@@ -265,8 +265,11 @@ bench: deps
 LDOC        ?= ldoc
 DOCS_DIR    ?= build/docs
 DOCS_CONFIG ?= config.ld
+# DOCS_DEPS: what installs LDoc first; debian/rules sets it to `:` (a package build gets
+# LDoc from Build-Depends and must not run apt-get).
+DOCS_DEPS   ?= sh tools/deps.sh --docs
 docs:
-	@sh tools/deps.sh --docs
+	@$(DOCS_DEPS)
 	@rm -rf $(DOCS_DIR) && mkdir -p $(DOCS_DIR)
 	@$(LDOC) --fatalwarnings -c $(DOCS_CONFIG) -d $(abspath $(DOCS_DIR)) . > $(DOCS_DIR)/ldoc.log 2>&1; rc=$$?; \
 	    grep -v -e '^reading configuration from ' -e '^found master module' -e '^output written to ' \

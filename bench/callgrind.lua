@@ -29,7 +29,7 @@ end
 
 -- The smaller of `tries` runs: a run can only gain instructions by chance, never lose
 -- them. Now and then a run over https pays one more TLS handshake (~7M
--- instructions, see docs/perf.md), which would not cancel out; the least of several runs
+-- instructions, see docs/performance.md), which would not cancel out; the least of several runs
 -- of each length makes that rare.
 local function least(tries, ctx, args, tag)
   local out, ir = callgrind(ctx, args, tag)

@@ -18,3 +18,8 @@ out=$(sh "$tools/with-sim.sh" sh -c 'lcm-flush-outbox "$1"' sh "$outbox")
 [ "$out" = "sent 0, failed 0 (see dead.log), remaining 0, damaged 0" ] || {
     echo "deb-smoke: lcm-flush-outbox said: $out" >&2; exit 1; }
 echo "deb-smoke: lcm-flush-outbox ($(head -n 1 /usr/bin/lcm-flush-outbox)): ok"
+# The guide and the API reference, for a PBX without the repository.
+for f in README.md docs/outbox.md docs/asterisk.md docs/freeswitch.md reference/index.html reference/classes/Client.html; do
+    [ -s "/usr/share/doc/lua-lcm/$f" ] || { echo "deb-smoke: /usr/share/doc/lua-lcm/$f is missing" >&2; exit 1; }
+done
+echo "deb-smoke: /usr/share/doc/lua-lcm: ok"

@@ -4,7 +4,7 @@
 # and `make demo`) and by .ci/run.
 #   --checks  also the tools of make asan, make valgrind and make fuzz
 #   --bench   also the fixed-response server and the peers of make bench
-#   --deb     also what make deb needs (Debian's packaging tools)
+#   --deb     also what make deb needs (Debian's packaging tools, and LDoc for the reference)
 #   --docs    also what make docs needs (LDoc, and lua-discount, its Markdown renderer)
 # As root it runs apt-get; otherwise sudo apt-get when sudo exists; otherwise it prints the
 # one command to run as root and exits 1. LCM_DEPS_EXTRA: more package names to require
@@ -16,7 +16,7 @@ luajit libluajit-5.1-dev lua-cjson lua-busted lua-check lua-socket luarocks cppc
 case "${1:-}" in
     --checks) pkgs="$pkgs clang libclang-rt-14-dev valgrind" ;;
     --bench) pkgs="$pkgs nginx-light lua-sec" ;;
-    --deb) pkgs="$pkgs debhelper dh-lua dpkg-dev fakeroot lintian" ;;
+    --deb) pkgs="$pkgs debhelper dh-lua dpkg-dev fakeroot lintian lua-ldoc lua-discount" ;;
     --docs) pkgs="$pkgs lua-ldoc lua-discount" ;;
     "") ;;
     *) echo "usage: tools/deps.sh [--checks | --bench | --deb | --docs]" >&2; exit 2 ;;
