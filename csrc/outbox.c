@@ -108,6 +108,18 @@ static int pread_all(int fd, char *p, size_t n, off_t off)
     return 0;
 }
 
+/* Opens (creating, mode 0600) a file of the outbox dir. A root process (a flush run by hand
+ * or a root cron) gives a file it creates to the directory's owner: a file left owned by
+ * root would make every later queue of the host's user fail with EACCES. */
+static int open_owned(const char *dir, const char *path, int flags)
+{
+    struct stat st;
+    int fd = open(path, flags | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0 && geteuid() == 0 && stat(dir, &st) == 0 && st.st_uid != 0)
+        (void)fchown(fd, st.st_uid, st.st_gid); /* best effort: lcm outbox status shows a failure */
+    return fd;
+}
+
 /* Makes a new directory entry durable, not only the file's data. */
 static int sync_dir(const char *dir)
 {
@@ -195,7 +207,7 @@ static int outbox_append(lua_State *L)
     if ((buf = malloc(lua_rawlen(L, 3) + MAX_HEADER + 1)) == NULL)
         return fail(L, "cannot frame a record for", path, ENOMEM);
     len = frame(buf, lua_tostring(L, 3), lua_rawlen(L, 3));
-    fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    fd = open_owned(dir, path, O_RDWR | O_APPEND);
     if (fd < 0) {
         err = errno;
         free(buf);
@@ -411,7 +423,7 @@ static int outbox_take(lua_State *L)
         return fail(L, "path too long:", dir, ENAMETOOLONG);
     if ((chunk = malloc(COPY_CHUNK)) == NULL)
         return fail(L, "cannot take", log, ENOMEM);
-    fd = open(log, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    fd = open_owned(dir, log, O_RDWR);
     if (fd < 0) {
         err = errno;
         free(chunk);
@@ -421,7 +433,7 @@ static int outbox_take(lua_State *L)
         err = errno;
     } else if (st.st_size > 0) {
         where = flushing;
-        out = open(flushing, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        out = open_owned(dir, flushing, O_RDWR | O_APPEND);
         if (out < 0) {
             err = errno;
         } else {
@@ -480,7 +492,7 @@ static int outbox_replace(lua_State *L)
         len += frame(buf + len, lua_tostring(L, -1), lua_rawlen(L, -1));
         lua_pop(L, 1);
     }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    fd = open_owned(dir, tmp, O_WRONLY | O_TRUNC);
     if (fd < 0) {
         err = errno;
         free(buf);
@@ -517,7 +529,7 @@ static int outbox_locked(lua_State *L)
     if (!join(path, dir, "flush.lock"))
         return fail(L, "path too long:", dir, ENAMETOOLONG);
     luaL_checkstack(L, 3, "outbox_locked"); /* room for what follows, before the open */
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    fd = open_owned(dir, path, O_RDWR);
     if (fd < 0)
         return fail(L, "cannot open", path, errno);
     while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -543,14 +555,33 @@ static int outbox_locked(lua_State *L)
 /* core.outbox_check(dir) -> true | nil, message, errno name: a directory we can write in. */
 static int outbox_check(lua_State *L)
 {
+    static const char *const files[] = {"outbox.log", "outbox.flushing", "dead.log", "flush.lock", NULL};
     const char *dir = luaL_checkstring(L, 1);
-    struct stat st;
+    char path[MAX_PATH];
+    struct stat st, file;
+    int i;
     if (stat(dir, &st) != 0)
         return fail(L, "cannot use", dir, errno);
     if (!S_ISDIR(st.st_mode))
         return fail(L, "cannot use", dir, ENOTDIR);
     if (access(dir, W_OK | X_OK) != 0)
         return fail(L, "cannot write in", dir, errno);
+    /* The outbox's files: each must be usable by whoever queues. Root can write them all,
+     * so for root the question is whether the directory's owner (the host's user) can:
+     * a file another user owns is one it cannot (mode 0600). */
+    for (i = 0; files[i] != NULL; i++) {
+        if (!join(path, dir, files[i]))
+            return fail(L, "path too long:", dir, ENAMETOOLONG);
+        if (stat(path, &file) != 0)
+            continue; /* made when needed */
+        if (geteuid() == 0 ? file.st_uid != st.st_uid : access(path, R_OK | W_OK) != 0) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "EACCES: %s is owned by uid %d, its directory by uid %d: chown it to the directory's owner",
+                            path, (int)file.st_uid, (int)st.st_uid);
+            lua_pushliteral(L, "EACCES");
+            return 3;
+        }
+    }
     lua_pushboolean(L, 1);
     return 1;
 }

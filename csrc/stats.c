@@ -59,14 +59,17 @@ static void *find_slot(void *slots, size_t size, size_t *n, size_t max, const ch
     return p;
 }
 
-/* core.stats_add(series, n): adds n (a finite number) to the counter called series
- * ('lcm_requests_total{subtopic="SetDNC"}'). */
+/* core.stats_add(series, n) -> the counter's new total (nil when there was no room for a
+ * new series): adds n (a finite number) to the counter called series
+ * ('lcm_requests_total{subtopic="SetDNC"}'). The total lets a caller do a thing once per
+ * process (the first time a counter reaches 1). */
 static int stats_add(lua_State *L)
 {
     size_t len;
     const char *key = luaL_checklstring(L, 1, &len);
     lua_Number n = luaL_optnumber(L, 2, 1);
     series_t *s;
+    double total = 0;
     luaL_argcheck(L, len > 0 && len < MAX_KEY && memchr(key, '\0', len) == NULL, 1, "bad series name");
     luaL_argcheck(L, n == n && n < 1e300 && n > -1e300, 2, "must be a finite number");
     pthread_mutex_lock(&stats_lock);
@@ -74,9 +77,12 @@ static int stats_add(lua_State *L)
     if (s == NULL)
         dropped += 1;
     else
-        s->value += (double)n;
+        total = s->value += (double)n;
     pthread_mutex_unlock(&stats_lock);
-    return 0;
+    if (s == NULL)
+        return 0;
+    lua_pushnumber(L, (lua_Number)total);
+    return 1;
 }
 
 /* core.stats_observe(subtopic, ms): one request's latency. */

@@ -515,3 +515,66 @@ describe("the installed lcm command (make install)", function()
     assert.equal("rock", json(s:requests()[2].body).source)
   end)
 end)
+
+-- An outbox the host cannot use is CRITICAL for monitoring (lcm ping with an outbox, lcm
+-- outbox status), and a flush refuses it with why (exit 2): review finding, the outbox
+-- refused at lcm.new stopped all delivery; now the client is made and the check says it.
+describe("lcm command and an outbox that cannot be used", function()
+  local s, url, dir
+  setup(function()
+    s = sim.start()
+    url = "--url '" .. s.url .. "'"
+  end)
+  teardown(function() s:stop() end)
+  before_each(function() dir = sim.tmpdir() end)
+  after_each(function() os.execute("rm -rf " .. dir) end)
+
+  it("makes ping CRITICAL though LCM answers, and status CRITICAL though it is empty", function()
+    local missing = dir .. "/missing"
+    local out, _, rc = lcm_cmd("ping --outbox " .. missing .. " " .. url)
+    assert.equal(2, rc, out)
+    assert.matches("^LCM CRITICAL %- answered in [%d.]+ ms; outbox not usable: ENOENT", out)
+    out, _, rc = lcm_cmd("ping --outbox " .. dir .. " " .. url)
+    assert.equal(0, rc, out)
+    sim.write(dir .. "/notadir", "")
+    out, _, rc = lcm_cmd("outbox status " .. dir .. "/notadir")
+    assert.equal(2, rc, out)
+    out, _, rc = lcm_cmd("outbox status " .. dir)
+    assert.equal(0, rc, out)
+  end)
+
+  -- As root: a file of the outbox owned by another user than the directory's (a flush run
+  -- by hand as root in an older version) is one the host's user cannot write (mode 0600).
+  it("reports a file the directory's owner cannot write, and a root flush leaves none", function()
+    if io.popen("id -u"):read("*l") ~= "0" or not os.execute("command -v setpriv >/dev/null 2>&1") then
+      return pending("needs root and setpriv: a directory owned by nobody and a root flush")
+    end
+    os.execute("chown nobody " .. dir .. " && chmod 0755 " .. dir)
+    sim.write(dir .. "/outbox.log", "")
+    os.execute("chmod 0600 " .. dir .. "/outbox.log") -- owned by root
+    local out, _, rc = lcm_cmd("outbox status " .. dir)
+    assert.equal(2, rc, out)
+    assert.matches("outbox.log is owned by uid 0, its directory by uid %d+: chown it", out)
+    out, _, rc = lcm_cmd("outbox flush " .. dir .. " " .. url)
+    assert.equal(2, rc, out)
+    os.remove(dir .. "/outbox.log")
+    -- nobody queues (LCM down), root flushes with LCM still down, nobody queues again
+    local script = dir .. "/queue.lua"
+    sim.write(script, string.format([[
+local lcm = require "lcm"
+local c = assert(lcm.new { url = %q, outbox = %q, max_attempts = 1 })
+local _, err = c:set_outcome { callid = "12345", account_number = "1", business_outcome = 101,
+                               call_outcome = 0, user_id = "1" }
+print(tostring(err.queued), tostring(err.outbox_error))]], "http://127.0.0.1:" .. sim.closed_port() .. "/", dir))
+    os.execute("chmod 0644 " .. script)
+    local as_nobody = sim.ENV .. "setpriv --reuid=nobody --regid=nogroup --clear-groups " .. sim.LUA .. " " .. script
+    out = sh(as_nobody)
+    assert.equal("true\tnil\n", out)
+    out, _, rc = lcm_cmd("outbox flush " .. dir .. " --url http://127.0.0.1:" .. sim.closed_port() .. "/")
+    assert.equal(3, rc, out) -- records remain: outbox.log and outbox.flushing written by root
+    out = sh(as_nobody)
+    assert.equal("true\tnil\n", out)
+    out, _, rc = lcm_cmd("outbox status " .. dir)
+    assert.equal(1, rc, out) -- WARNING: queued, and usable
+  end)
+end)

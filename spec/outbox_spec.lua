@@ -176,12 +176,61 @@ describe("the outbox", function()
     io.stderr:write("\noutbox_spec: SKIPPING the translated-locale case: no de_DE.utf8 locale\n")
   end
 
-  it("is refused at lcm.new when the directory is not usable, and flush needs one", function()
-    local c, err = lcm.new { url = s.url, outbox = "/nonexistent/outbox" }
-    assert.is_nil(c)
-    assert.same({ "invalid", "outbox" }, { err.kind, err.field })
+  it("is needed by flush_outbox, and must be a string", function()
     local _, e2 = assert(lcm.new { url = s.url }):flush_outbox()
     assert.same({ "invalid", "outbox" }, { e2.kind, e2.field })
+    local c, err = lcm.new { url = s.url, outbox = 42 }
+    assert.is_nil(c)
+    assert.same({ "invalid", "outbox" }, { err.kind, err.field })
+  end)
+end)
+
+-- The outbox is the fallback: a directory the process cannot use must never stop an outcome
+-- from reaching a working LCM (review finding: lcm.new refused the client, and every call of
+-- a PBX whose spool it could not write failed unsent). The client is made, its Sets are
+-- sent, the problem is logged once per process at error and counted, and only a Set that
+-- needed the outbox reports queued = false with outbox_error.
+describe("an outbox the process cannot use", function()
+  local t = helper.fixture()
+  local function logs() -- the lines above debug
+    local lines = {}
+    return lines, function(level, message)
+      if level ~= "debug" then lines[#lines + 1] = level .. ": " .. message end
+    end
+  end
+  local BAD = {
+    missing = function(dir) return dir .. "/missing" end,
+    ["a file, not a directory"] = function(dir)
+      sim.write(dir .. "/file", "x")
+      return dir .. "/file"
+    end,
+  }
+
+  for name, make in pairs(BAD) do
+    it("does not stop a Set from reaching LCM (" .. name .. ")", function()
+      core.stats_reset()
+      local bad = make(t.dir)
+      local lines, logger = logs()
+      local c = assert(lcm.new { url = t.sim.url, outbox = bad, logger = logger })
+      assert.is_true(c:set_outcome(seed.SET))
+      assert.equal(1, #t.sim:outcomes())
+      assert.equal(1, lcm.stats().outbox.unusable)
+      assert.equal(1, #lines)
+      assert.matches("^error: the outbox is not usable: E", lines[1])
+      -- once per process: the next client (a PBX's next call) counts, but does not log again
+      local lines2, logger2 = logs()
+      assert(lcm.new { url = t.sim.url, outbox = bad, logger = logger2 })
+      assert.equal(2, lcm.stats().outbox.unusable)
+      assert.equal(0, #lines2)
+    end)
+  end
+
+  it("reports not queued, with outbox_error, for a Set that needed it", function()
+    local c = assert(lcm.new { url = helper.down_url(), outbox = t.dir .. "/missing", sleep = function() end })
+    local ok, err = c:set_outcome(seed.SET)
+    assert.is_nil(ok)
+    assert.same({ "transport", false }, { err.kind, err.queued })
+    assert.matches("^ENOENT", err.outbox_error)
   end)
 end)
 

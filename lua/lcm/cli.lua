@@ -374,16 +374,21 @@ COMMANDS.ping = {
     local ms = core.monotonic_ms() - start
     c:close()
     local answered = message ~= nil or err.kind == "lcm"
+    -- A configured outbox the process cannot use is CRITICAL: LCM may answer, but a Set
+    -- whose outcome is unknown would be lost to it.
+    local usable, unusable = true, nil
+    if c.outbox then usable, unusable = core.outbox_check(c.outbox) end
     local code, state = OK, "OK"
-    if not answered or ms > critical then
+    if not answered or ms > critical or not usable then
       code, state = CRITICAL, "CRITICAL"
     elseif ms > warning then
       code, state = WARNING, "WARNING"
     end
     local what = answered and ("answered in %.1f ms"):format(ms) or tostring(err)
+    if not usable then what = what .. "; outbox not usable: " .. unusable end
     local perf = ("time=%.1fms;%d;%s;0"):format(ms, warning, critical == math.huge and "" or ("%d"):format(critical))
     local data = { status = state, ms = math.floor(ms * 10 + 0.5) / 10, answered = answered,
-                   error = err and error_fields(err) or nil }
+                   error = err and error_fields(err) or nil, outbox_unusable = unusable }
     local text = "LCM " .. state .. " - " .. what .. " | " .. perf
     if ctx.flags.stats then
       text = text .. "\n" .. lcm.stats_text():gsub("\n$", "")
@@ -496,8 +501,15 @@ OUTBOX.status = {
     local oldest = counts.oldest_queued_at and (" (oldest " .. when(counts.oldest_queued_at) .. ")") or ""
     local text = { string.format("%s: %d queued%s, %d dead, %d damaged", dir, counts.queued, oldest, counts.dead,
                                  counts.damaged) }
+    -- A directory the host cannot queue in is CRITICAL whatever it holds: its Sets are sent,
+    -- but one whose outcome is unknown is lost to the outbox (lcm.client, _check_outbox).
+    local usable, why = core.outbox_check(dir)
+    if not usable then
+      counts.unusable = why
+      text[#text + 1] = "not usable: " .. why
+    end
     counts.process = process_stats(text)
-    return { code = status_of(st), text = text, data = counts }
+    return { code = usable and status_of(st) or CRITICAL, text = text, data = counts }
   end,
 }
 
@@ -525,6 +537,10 @@ OUTBOX.flush = {
   summary = "replay the queued records (exit 0: none left, 1: outbox error, 2: usage, 3: records remain,\n" ..
             "                4: records went to dead.log or were damaged)",
   run = function(ctx, dir)
+    -- A flush needs its outbox (exit 2, as a usage error): one the host cannot use (a file
+    -- left owned by root, a typo) is refused with why, before anything is taken from it.
+    local usable, why = core.outbox_check(dir)
+    if not usable then return failed(usage_error("outbox " .. dir .. " is not usable: " .. why)) end
     local c, err = client(ctx, { outbox = dir })
     if not c then return failed(err) end
     local counts

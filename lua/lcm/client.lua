@@ -349,6 +349,22 @@ local function body_excerpter(o)
   end
 end
 
+-- An outbox the process cannot use (missing, not a directory, not writable, a file in it
+-- another user owns) does not stop the client: its Sets are sent, and only one whose fate
+-- is unknown tries the outbox and reports queued = false with outbox_error. Counted every
+-- time (lcm.stats().outbox.unusable) and logged at error once per process: a PBX makes a
+-- client per call, and one line in its log says it; lcm ping and lcm outbox status report
+-- it as CRITICAL.
+function Client:_check_outbox()
+  local usable, why = core.outbox_check(self.outbox)
+  if usable then return true end
+  if stats.count("lcm_outbox_total", "unusable") == 1 then
+    self:_log("error", "the outbox is not usable: %s: Sets are still sent, but one whose outcome is unknown " ..
+              "cannot be queued (lcm outbox status)", tostring(why))
+  end
+  return nil, why
+end
+
 -- A client from options already checked by lcm.check.options.
 function M.new(o)
   local fixed = { "Content-Type: application/json", "Accept: application/json", "Expect:" }
@@ -381,6 +397,7 @@ function M.new(o)
     http = http,
   }, Client)
   if o.insecure then self:_log("warn", "TLS certificate verification is disabled (insecure = true)") end
+  if o.outbox then self:_check_outbox() end
   return self
 end
 

@@ -44,7 +44,7 @@ function M.count(metric, label, n)
     key = M.series(metric, label)
     by_label[label] = key
   end
-  core.stats_add(key, n or 1)
+  return core.stats_add(key, n or 1) -- the new total
 end
 
 -- err.code can be the server's errorType: any text. A label is a short name or "OTHER",

@@ -65,7 +65,7 @@ local lcm = {
   -- The counters are kept in C: one set for every client in every Lua state and thread.
   -- @function stats
   -- @treturn table `{ requests = { [subtopic] = n }, attempts = {...}, retries = {...},`
-  -- `errors = { [kind] = { [code] = n } }, outbox = { queued =, not_queued =, sent =, dead = },`
+  -- `errors = { [kind] = { [code] = n } }, outbox = { queued =, not_queued =, sent =, dead =, unusable = },`
   -- `budget = { [target] = tokens }, latency = { [subtopic] = { count =, sum_ms =,`
   -- `buckets = { { le =, count = }, ... } } }, dropped = n }`
   stats = function() return require("lcm.stats").table() end,

@@ -13,7 +13,8 @@ local METRICS = {
   lcm_attempts_total = { "counter", "HTTP requests sent, retries included, by subtopic", "attempts" },
   lcm_retries_total = { "counter", "Attempts after the first, by subtopic", "retries" },
   lcm_errors_total = { "counter", "Calls that failed, by error kind and code", "errors" },
-  lcm_outbox_total = { "counter", "Outbox events: queued, not_queued, sent, dead", "outbox" },
+  lcm_outbox_total = { "counter", "Outbox events: queued, not_queued, sent, dead, unusable (an outbox it cannot use)",
+                       "outbox" },
   lcm_retry_budget_tokens = { "gauge", "Retry budget left, by target and capacity (one bucket each)", "budget" },
   lcm_stats_dropped_series_total = { "counter", "Observations dropped: too many distinct series", "dropped" },
 }
@@ -61,7 +62,7 @@ local function budget_levels()
 end
 
 -- { requests = { [subtopic] = n }, attempts = ..., retries = ..., errors = { [kind] = { [code] = n } },
---   outbox = { queued =, not_queued =, sent =, dead = },
+--   outbox = { queued =, not_queued =, sent =, dead =, unusable = },
 --   budget = { { target = "http://host:port", capacity =, tokens = }, ... },
 --   latency = { [subtopic] = { count =, sum_ms =, buckets = { { le =, count = }, ... } } }, dropped = n }
 function M.table()
