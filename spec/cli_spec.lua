@@ -130,6 +130,22 @@ describe("lcm command", function()
       assert.equal(1, #s:outcomes())
     end)
 
+    -- Review finding: a standard telephony name was resolved by asking LCM first, so during
+    -- an outage that Get failed and the DNC was not queued (exit 2).
+    it("queues a DNC given by its standard name while LCM is down, no request needed", function()
+      local dir = sim.tmpdir()
+      local down = " --url http://127.0.0.1:" .. sim.closed_port() .. "/"
+      local args = ARGS:gsub("%-%-call%-outcome 5", "--call-outcome DNC")
+      local out, err, rc = lcm_cmd(args .. " --outcome 107 --outbox " .. dir .. down)
+      assert.equal(1, rc, out .. err)
+      assert.matches("queued in the outbox", err)
+      out, err, rc = lcm_cmd("outbox flush " .. dir .. " " .. url)
+      os.execute("rm -rf " .. dir)
+      assert.equal(0, rc, out)
+      assert.same({ 1, 5 }, { #s:outcomes(), s:outcomes()[1].CallOutcome })
+      assert.equal(1, s:count()) -- the flush's Set alone: no lookup of the name
+    end)
+
     it("names the flag of an invalid field, exit 3, nothing sent", function()
       local _, err, rc = lcm_cmd("set 12345 --outcome 107 --call-outcome 5 --user 1 " .. url)
       assert.equal(3, rc)

@@ -298,3 +298,29 @@ describe("an answer whose error fields are JSON null", function()
     assert.same({ "lcm", "WS_Error", false }, { err.kind, err.code, err.recorded })
   end)
 end)
+
+-- set_outcome takes a telephony outcome by its standard name, as every typed Set does
+-- (issue 13: it was invalid, "must be an integer ID").
+describe("set_outcome's call_outcome by name", function()
+  local s
+  setup(function() s = sim.start() end)
+  teardown(function() s:stop() end)
+  before_each(function() s:reset() end)
+
+  for name, id in pairs { dnc = 5, ["No Answer"] = 8, ["answering-machine"] = 7, SUCCESS = 0 } do
+    it("sends " .. name .. " as " .. id, function()
+      local c = assert(lcm.new { url = s.url })
+      assert.is_true(c:set_outcome(seed.set_args { call_outcome = name }))
+      assert.equal(id, s:outcomes()[1].CallOutcome)
+    end)
+  end
+
+  it("refuses an unknown name, naming the field and the known names, and sends nothing", function()
+    local c = assert(lcm.new { url = s.url })
+    local ok, err = c:set_outcome(seed.set_args { call_outcome = "Dialed" })
+    assert.is_nil(ok)
+    assert.same({ "invalid", "call_outcome", false }, { err.kind, err.field, err.recorded })
+    assert.matches("'Dialed' is not a telephony outcome %(known: ABANDONED, .*DNC.*%)", err.message)
+    assert.equal(0, s:count())
+  end)
+end)

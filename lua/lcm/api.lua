@@ -55,7 +55,7 @@ local function id_string(f, v)
   return string.format("%d", n)
 end
 
-local function upper_name(s) return (s:upper():gsub("[%s%-]+", "_")) end
+local upper_name = check.upper_name
 
 local function known_names(names)
   table.sort(names)
@@ -113,8 +113,8 @@ local function id_or_name(list_name, about, builtin)
   end
 end
 
--- The telephony outcome names of lcm.CALL_OUTCOME (init.lua keeps the table).
-local function call_outcome_names() return require("lcm").CALL_OUTCOME end
+-- The telephony outcome names of lcm.CALL_OUTCOME (lcm.check keeps the table).
+local function call_outcome_names() return check.CALL_OUTCOME end
 
 local telephony = id_or_name("call_outcomes", "get_call_outcomes", call_outcome_names)
 local business = id_or_name("business_outcomes", "get_business_outcomes or get_outcomes", nil)

@@ -23,6 +23,15 @@ function M.is_set(subtopic)
   return type(subtopic) == "string" and subtopic:sub(1, 3):lower() == "set"
 end
 
+-- The standard telephony outcomes (LCM's CallOutcome IDs), by name: lcm.CALL_OUTCOME.
+M.CALL_OUTCOME = {
+  SUCCESS = 0, ABANDONED = 1, INVALID = 2, BUSY = 3, CALLBACK = 4, DNC = 5, FAX = 6,
+  ANSWERING_MACHINE = 7, NO_ANSWER = 8, REJECT = 9,
+}
+
+-- A name as lcm.CALL_OUTCOME spells it: "No Answer", "no-answer" -> NO_ANSWER.
+function M.upper_name(s) return (s:upper():gsub("[%s%-]+", "_")) end
+
 local function is_nan_or_inf(n)
   return n ~= n or n == math.huge or n == -math.huge
 end
@@ -89,6 +98,21 @@ function M.id(field, v)
   if v < 0 then return invalid(field, "must not be negative") end
   if v > MAX_ID then return invalid(field, "is too large (at most 2^53)") end
   return to_integer(v)
+end
+
+-- A telephony outcome: an ID, or a standard name of lcm.CALL_OUTCOME ignoring case ("dnc",
+-- "No Answer"); needs no request to LCM. A tenant's own names are looked up by the typed
+-- calls in the list of get_call_outcomes (lcm.api).
+function M.telephony(field, v)
+  if type(v) ~= "string" or v:match("^%d+$") then return M.id(field, v) end
+  local s, err = M.text(field, v)
+  if not s then return nil, err end
+  local found = M.CALL_OUTCOME[M.upper_name(s)]
+  if found then return found end
+  local names = {}
+  for name in pairs(M.CALL_OUTCOME) do names[#names + 1] = name end
+  table.sort(names)
+  return invalid(field, "'" .. s .. "' is not a telephony outcome (known: " .. table.concat(names, ", ") .. ")")
 end
 
 -- A header value or credential: one line, or the request could be split.

@@ -5,6 +5,7 @@
 -- README ("The lcm command").
 local lcm = require "lcm"
 local core = require "lcm.core"
+local check = require "lcm.check"
 local config = require "lcm.config"
 local outbox = require "lcm.outbox"
 local suggest = require "lcm.suggest"
@@ -263,8 +264,12 @@ COMMANDS.set = {
     local function business() return c:get_outcomes(callid, call_type) end
     fields.business_outcome, err = by_name(fields.business_outcome, business, "business_outcome",
                                            "business outcome for a " .. call_type .. " call")
-    if not err then
-      fields.call_outcome, err = by_name(fields.call_outcome, function() return c:get_call_outcomes(callid) end,
+    -- A standard telephony name (lcm.CALL_OUTCOME: DNC, "No Answer"...) needs no request to
+    -- LCM, so a DNC from the shell is sent, or queued while LCM is down, like one from the
+    -- library; only a tenant's own name is looked up in the call's list.
+    local co = fields.call_outcome
+    if not err and not (co and lcm.CALL_OUTCOME[check.upper_name(co)]) then
+      fields.call_outcome, err = by_name(co, function() return c:get_call_outcomes(callid) end,
                                          "call_outcome", "telephony outcome for call " .. callid)
     end
     if err then

@@ -253,7 +253,7 @@ local SET_FIELDS = {
       if type(v) == "table" and v.id ~= nil then v = v.id end -- a record from get_outcomes
       return check.id(f, v)
     end },
-  { "call_outcome", "CallOutcome", check.id },
+  { "call_outcome", "CallOutcome", check.telephony }, -- an ID or a name, as the typed Sets take
   { "lead_score", "LeadScore", check.number, 0 },
   { "user_id", "UserID", function(f, v) return check.text(f, v, INTEGER_OK) end },
   { "agent_comments", "AgentComments", function(f, v) return check.text(f, v, EMPTY_OK) end, "" },
@@ -271,7 +271,8 @@ end
 -- @tparam string|int args.callid the call's ID
 -- @string args.account_number the contact's account number (key)
 -- @tparam int|table args.business_outcome an ID, or a record of @{get_outcomes}
--- @int args.call_outcome the telephony outcome ID (see @{lcm.CALL_OUTCOME})
+-- @tparam int|string args.call_outcome the telephony outcome: an ID, or a name of
+-- @{lcm.CALL_OUTCOME} ignoring case (`"dnc"`, `"No Answer"`)
 -- @tparam string|int args.user_id the agent
 -- @number[opt=0] args.lead_score
 -- @string[opt=""] args.agent_comments

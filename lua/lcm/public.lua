@@ -45,10 +45,7 @@ local lcm = {
   -- @field ANSWERING_MACHINE 7
   -- @field NO_ANSWER 8
   -- @field REJECT 9
-  CALL_OUTCOME = {
-    SUCCESS = 0, ABANDONED = 1, INVALID = 2, BUSY = 3, CALLBACK = 4, DNC = 5, FAX = 6,
-    ANSWERING_MACHINE = 7, NO_ANSWER = 8, REJECT = 9,
-  },
+  CALL_OUTCOME = check.CALL_OUTCOME,
   --- JSON null as it appears in an answer (the `raw` record of a list entry): a unique
   -- light userdata, the same value as `cjson.null`.
   -- @field null
