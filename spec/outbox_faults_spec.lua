@@ -33,17 +33,15 @@ local function fill(dir, room)
 end
 
 -- Mounting needs root (CI runs as root). Where it is refused, the full-disk cases are not
--- run, and the run says so: they are not passed.
+-- run, and are pending: not passed.
 local probe, refused = mount_tmpfs("64k")
-if probe then
-  umount(probe)
-else
-  io.stderr:write("\noutbox_faults_spec: SKIPPING the full-filesystem (ENOSPC) cases: mount -t tmpfs was refused: ",
-                  tostring(refused), "\n")
-end
+if probe then umount(probe) end
 
 describe("a full filesystem (ENOSPC)", function()
-  if not probe then return end
+  if not probe then
+    it("(its cases)", function() pending("mount -t tmpfs was refused: " .. tostring(refused)) end)
+    return
+  end
   local s, dir, logged, down
   setup(function() s = sim.start() end)
   teardown(function() s:stop() end)
@@ -256,8 +254,9 @@ end)
 describe("out of memory", function()
   local lua = (os.getenv("LUA") or "lua5.4"):match("[^/]+$")
   if not lua:match("^lua5%.[1-4]$") then
-    io.stderr:write("\noutbox_faults_spec: SKIPPING the out-of-memory case under ", lua,
-                    ": LuaJIT's 64-bit builds refuse a custom allocator (lua_newstate returns NULL)\n")
+    it("anywhere in an append, a take, a read or a flush leaves no lock held and no descriptor open", function()
+      pending("not under " .. lua .. ": LuaJIT's 64-bit builds refuse a custom allocator (lua_newstate returns NULL)")
+    end)
     return
   end
   local s, dir, host

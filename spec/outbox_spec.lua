@@ -3,7 +3,6 @@ local lcm = require "lcm"
 local core = require "lcm.core"
 local sim = require "helpers.sim"
 local seed = require "helpers.seed"
-local socket = require "socket"
 local helper = require "helpers.outbox"
 
 local file_size = helper.file_size
@@ -173,7 +172,9 @@ describe("the outbox", function()
       assert.matches("ENOENT: No such file or directory %(cannot open ", out)
     end)
   else
-    io.stderr:write("\noutbox_spec: SKIPPING the translated-locale case: no de_DE.utf8 locale\n")
+    it("says why in the same words under a translated locale", function()
+      pending("no de_DE.utf8 locale (Debian's locales-all, or localedef as root)")
+    end)
   end
 
   it("is refused at lcm.new when the directory is not usable, and flush needs one", function()
