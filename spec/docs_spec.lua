@@ -1,13 +1,18 @@
 -- The API reference (make docs: LDoc, config.ld) covers the public API: every name of the
 -- lcm module is on its page and every method of a client on the Client page; and make docs
--- fails when LDoc warns. CI installs LDoc (tools/deps.sh --docs); without it this is skipped.
+-- fails when LDoc warns. CI installs LDoc (tools/deps.sh --docs); without it this is pending.
 local sim = require "helpers.sim"
 local lcm = require "lcm"
 local quote = require("lcm.sim").quote
 
 local _, installed = sim.run("command -v ldoc")
 if not installed then
-  print("docs_spec: skipped: LDoc is not installed (sh tools/deps.sh --docs installs it)")
+  -- Pending, not passed: busted counts it, and CI (which installs LDoc) fails on it.
+  describe("make docs", function()
+    it("builds and checks the API reference", function()
+      pending("LDoc is not installed (sh tools/deps.sh --docs installs it)")
+    end)
+  end)
   return
 end
 

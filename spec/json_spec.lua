@@ -134,9 +134,8 @@ describe("core.encode in a comma locale", function()
   it("still writes '.' and reads its numbers back exactly", function()
     local before = os.setlocale(nil, "numeric")
     if not comma_locale() then
-      -- Said out loud, not passed silently: this host cannot have a comma locale.
-      print("\njson_spec: SKIPPED the comma-locale case: no " .. LOCALE .. " locale and localedef failed")
-      return
+      -- Pending, not passed silently: this host cannot have a comma locale.
+      pending("no " .. LOCALE .. " locale and localedef failed (it needs root and Debian's locales)")
     end
     local ok, res = pcall(function()
       assert.equal(LOCALE, os.setlocale(nil, "numeric"))

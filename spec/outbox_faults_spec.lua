@@ -33,17 +33,15 @@ local function fill(dir, room)
 end
 
 -- Mounting needs root (CI runs as root). Where it is refused, the full-disk cases are not
--- run, and the run says so: they are not passed.
+-- run, and are pending: not passed.
 local probe, refused = mount_tmpfs("64k")
-if probe then
-  umount(probe)
-else
-  io.stderr:write("\noutbox_faults_spec: SKIPPING the full-filesystem (ENOSPC) cases: mount -t tmpfs was refused: ",
-                  tostring(refused), "\n")
-end
+if probe then umount(probe) end
 
 describe("a full filesystem (ENOSPC)", function()
-  if not probe then return end
+  if not probe then
+    it("(its cases)", function() pending("mount -t tmpfs was refused: " .. tostring(refused)) end)
+    return
+  end
   local s, dir, logged, down
   setup(function() s = sim.start() end)
   teardown(function() s:stop() end)
@@ -163,32 +161,27 @@ describe("SIGKILL at random points", function()
     return pid, file
   end
 
-  -- A take killed while it copies outbox.log (48 MiB here, so that a kill lands inside the
-  -- copy) leaves part of a copy in outbox.flushing and outbox.log whole; the next take
-  -- copies it all again after that part, and every record is found.
+  -- A take killed while it copies outbox.log leaves part of a copy in outbox.flushing and
+  -- outbox.log whole; the next take copies it all again after that part, and every record
+  -- is found. The kill lands inside the copy by construction, not by timing (a timed kill
+  -- missed the copy 20 times under make asan on a loaded machine): the take runs with a file
+  -- size limit (RLIMIT_FSIZE) at a random point of the copy, where the kernel cuts its write
+  -- short and kills it at the next one with SIGXFSZ, which, like SIGKILL, runs nothing of the
+  -- process on its way out. No hook in lcm.core: no test-only branch on the copy's path.
   it("of a take in the middle of its copy leaves every record to be found by the next take", function()
-    local SIZE = 16 * 1024 * 1024
-    local big = string.rep("b", SIZE)
+    local big = string.rep("b", 1024 * 1024)
     for i = 1, 3 do assert(core.outbox_append(dir, "outbox.log", "rec " .. i .. " " .. big)) end
     local log, flushing = dir .. "/outbox.log", dir .. "/outbox.flushing"
-    local total, partial = file_size(log), false
-    for _ = 1, 20 do
-      os.remove(flushing)
-      local pid, file = spawn(string.format("assert(require('lcm.core').outbox_take(%q))", dir))
-      helper.wait_until(function() return file_size(flushing) > 0 or file_size(log) == 0 end)
-      os.execute("kill -9 " .. pid)
-      os.remove(file)
-      socket.sleep(0.05)
-      local n = file_size(flushing)
-      if n > 0 and n < total then
-        partial = true
-        break
-      end
-      if file_size(log) == 0 then -- the take finished first: put the records back
-        os.rename(flushing, log)
-      end
-    end
-    assert.is_true(partial, "no kill landed inside a copy in 20 tries")
+    local total = file_size(log)
+    local limit = math.random(1, total - 1)
+    local file = sim.tmpname() .. ".lua"
+    sim.write(file, string.format("assert(require('lcm.core').outbox_take(%q))", dir))
+    -- (in a subshell, whose report of the signal is captured, not written to busted's stderr)
+    local out = sim.run(string.format("(prlimit --core=0 --fsize=%d -- %s %s 2>&1; echo \"status=$?\") 2>/dev/null",
+                                      limit, sim.LUA, file))
+    os.remove(file)
+    assert.matches("status=153\n", out) -- 128 + SIGXFSZ: killed, not a take that gave up
+    assert.equal(limit, file_size(flushing)) -- killed inside the copy, where the limit was
     assert.equal(total, file_size(log)) -- not truncated before the copy was whole
     assert(core.outbox_take(dir))
     assert.equal(0, file_size(log))
@@ -225,18 +218,19 @@ describe("SIGKILL at random points", function()
       while true do c:flush_outbox() end]], down, dir)
     local math_random = math.random
     math.randomseed(os.time())
-    local files = {}
+    local files, pids = {}, {}
     for round = 1, 8 do
       local a, fa = spawn(appender(round))
       local f, ff = spawn(flusher)
       files[#files + 1], files[#files + 2] = fa, ff
-      socket.sleep(0.05 + math_random() * 0.25)
+      pids[#pids + 1], pids[#pids + 2] = a, f
+      socket.sleep(0.05 + math_random() * 0.25) -- (the random points, not a wait)
       os.execute("kill -9 " .. f)
       socket.sleep(math_random() * 0.02)
       os.execute("kill -9 " .. a)
     end
     for _, f in ipairs(files) do os.remove(f) end
-    socket.sleep(0.1)
+    for _, pid in ipairs(pids) do assert(helper.wait_gone(pid), "process " .. pid .. " outlived kill -9") end
     local up = assert(lcm.new { url = s.url, outbox = dir })
     local counts = assert(up:flush_outbox())
     assert.same({ 0, 0 }, { counts.failed, counts.remaining })
@@ -260,8 +254,9 @@ end)
 describe("out of memory", function()
   local lua = (os.getenv("LUA") or "lua5.4"):match("[^/]+$")
   if not lua:match("^lua5%.[1-4]$") then
-    io.stderr:write("\noutbox_faults_spec: SKIPPING the out-of-memory case under ", lua,
-                    ": LuaJIT's 64-bit builds refuse a custom allocator (lua_newstate returns NULL)\n")
+    it("anywhere in an append, a take, a read or a flush leaves no lock held and no descriptor open", function()
+      pending("not under " .. lua .. ": LuaJIT's 64-bit builds refuse a custom allocator (lua_newstate returns NULL)")
+    end)
     return
   end
   local s, dir, host

@@ -3,7 +3,6 @@ local lcm = require "lcm"
 local core = require "lcm.core"
 local sim = require "helpers.sim"
 local seed = require "helpers.seed"
-local socket = require "socket"
 local helper = require "helpers.outbox"
 
 local file_size = helper.file_size
@@ -173,7 +172,9 @@ describe("the outbox", function()
       assert.matches("ENOENT: No such file or directory %(cannot open ", out)
     end)
   else
-    io.stderr:write("\noutbox_spec: SKIPPING the translated-locale case: no de_DE.utf8 locale\n")
+    it("says why in the same words under a translated locale", function()
+      pending("no de_DE.utf8 locale (Debian's locales-all, or localedef as root)")
+    end)
   end
 
   it("is needed by flush_outbox, and must be a string", function()
@@ -262,38 +263,27 @@ describe("outbox files under concurrent and killed writers", function()
     assert.equal(100, #s:outcomes())
   end)
 
-  -- A writer killed by SIGKILL in the middle of its write(2) (a payload of 16 MiB keeps it
-  -- there long enough to be caught) leaves a torn record; the record appended after it must
-  -- be found, and every append that returned must be there once.
+  -- A writer killed in the middle of its write(2) leaves a torn record; the record appended
+  -- after it must be found, and every append that returned must be there once. The kill
+  -- lands inside the write by construction, not by timing: with a file size limit
+  -- (RLIMIT_FSIZE) at a random point of the big record, the kernel cuts the write short and
+  -- kills the writer at its next one with SIGXFSZ, which, like SIGKILL, runs nothing of the
+  -- process on its way out.
   it("finds every acknowledged record and the next one after a writer is killed mid-append", function()
-    local SIZE = 16 * 1024 * 1024
+    local SIZE = 1024 * 1024
     local path, acks = dir .. "/outbox.log", dir .. "/acks"
-    local function child(try)
-      return string.format([[%s -e 'local core = require "lcm.core"
+    -- (in a subshell, whose report of the signal is captured, not written to busted's stderr)
+    local out = sim.run(string.format([[(prlimit --core=0 --fsize=%d -- %s -e 'local core = require "lcm.core"
         local big = string.rep("x", %d)
         for i = 0, 1000 do
-          local id = string.format("%%02d-%%06d", %d, i)
+          local id = string.format("01-%%06d", i)
           assert(core.outbox_append("%s", "outbox.log", "rec " .. id .. " " .. (i == 0 and "small" or big)))
           io.stdout:write(id, "\n")
           io.stdout:flush()
-        end' >>%s 2>/dev/null & echo $!]], sim.LUA, SIZE, try, dir, acks)
-    end
-    local torn
-    for try = 1, 20 do -- until a kill lands inside a write(2)
-      local p = assert(io.popen(sim.ENV .. child(try)))
-      local pid = p:read("*l")
-      p:close()
-      local start = file_size(path)
-      -- past the small record: into the first big one
-      helper.wait_until(function() return file_size(path) > start + 100 end)
-      os.execute("kill -9 " .. pid)
-      socket.sleep(0.05)
-      local _, corrupt
-      _, corrupt, torn = core.outbox_read(path)
-      assert.is_true(corrupt <= try - 1)
-      if torn then break end
-    end
-    assert.is_true(torn, "no kill landed inside a write in 20 tries")
+        end' 2>&1 >>%s; echo "status=$?") 2>/dev/null]], math.random(1024, SIZE), sim.LUA, SIZE, dir, acks))
+    assert.matches("status=153\n", out) -- 128 + SIGXFSZ: killed, not an append that gave up
+    local _, corrupt, torn = core.outbox_read(path)
+    assert.same({ 0, true }, { corrupt, torn })
     -- the next append, after the torn record: it must not be swallowed
     local down = assert(lcm.new { url = helper.down_url(), outbox = dir,
                                   max_attempts = 1 })

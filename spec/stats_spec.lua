@@ -54,6 +54,21 @@ describe("stats", function()
     assert.equal(1, stats.table().requests['a"b\\c'])
   end)
 
+  -- err.code can be any text of the server's (errorType): printable but long, it is OTHER
+  -- too, or its series name would pass C's limit and counting would raise.
+  it("labels an error code of more than 48 bytes OTHER, one of 48 as itself", function()
+    local ok, why = pcall(function()
+      stats.error { kind = "lcm", code = string.rep("E", 48) }
+      stats.error { kind = "lcm", code = string.rep("E", 49) }
+      stats.error { kind = "lcm", code = string.rep("E", 300) }
+    end)
+    assert.is_true(ok, why)
+    local t = stats.table()
+    assert.equal(1, t.errors.lcm[string.rep("E", 48)])
+    assert.equal(2, t.errors.lcm.OTHER)
+    assert.is_nil(t.errors.lcm[string.rep("E", 49)])
+  end)
+
   it("reports every shared retry budget's level by target and capacity, copied from C", function()
     local r = require "lcm.retry"
     local url = "http://budget-level.invalid:4321/x"

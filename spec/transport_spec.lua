@@ -250,15 +250,15 @@ end
     -- PUC Lua 5.1 spins in its GC at the limit and LuaJIT's own allocator fails first;
     -- AddressSanitizer cannot run under an address-space limit.
     if rawget(_G, "jit") or _VERSION == "Lua 5.1" or _VERSION == "Lua 5.2" or os.getenv("LCM_PRELOAD") then
-      print("\ntransport_spec: SKIPPED curl_easy_init failure: needs PUC Lua 5.3/5.4 without a sanitizer")
-      return
+      pending("needs PUC Lua 5.3/5.4 without a sanitizer")
     end
     local script = sim.tmpname()
     sim.write(script, SCRIPT)
     local out, ok = sim.run("ulimit -v 120000 && " .. sim.LUA .. " " .. script)
     os.remove(script)
     assert.is_true(ok, out)
-    assert.equal("nil, err transport FAILED_INIT false curl_easy_init failed: Failed initialization\n", out)
+    -- lcm's part of the message, not libcurl's wording of FAILED_INIT after it
+    assert.matches("^nil, err transport FAILED_INIT false curl_easy_init failed", out)
   end)
 end)
 

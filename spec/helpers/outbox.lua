@@ -37,6 +37,18 @@ function M.wait_until(fn, tries)
   return false
 end
 
+-- Whether process pid has ended (gone, or a zombie not reaped yet), polled as wait_until
+-- does: after a kill -9, a wait for the process instead of a fixed sleep.
+function M.wait_gone(pid, tries)
+  return M.wait_until(function()
+    local f = io.open("/proc/" .. pid .. "/stat")
+    if not f then return true end
+    local stat = f:read("*l") or ""
+    f:close()
+    return stat:match(".*%) (%a)") == "Z" -- the state, after the command's name in ()
+  end, tries)
+end
+
 -- Call inside a describe block: t.sim (reset before each test) and t.dir (fresh for each
 -- test, removed after it).
 function M.fixture()

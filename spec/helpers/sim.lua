@@ -17,7 +17,33 @@ M.LUA = M.SAN .. (os.getenv("LUA") or "lua5.4")
 -- shell statement, put in front of such commands.
 M.ENV = lcm_sim.ENV
 
-local tmpname, read, write = lcm_sim.tmpname, lcm_sim.read, lcm_sim.write
+local read, write = lcm_sim.read, lcm_sim.write
+
+-- The specs' scratch directory: one per spec file (busted loads this helper afresh for each
+-- file), made at the first name asked for and removed when busted exits, so that a run
+-- leaves nothing behind (lcm.sim.tmpname is os.tmpname's, which makes a /tmp/lua_XXXXXX
+-- file that a spec then used as a directory or left). Mode 0755: the processes the specs
+-- run as nobody reach their own files in it.
+local scratch, made = nil, 0
+local function tmpname()
+  if not scratch then
+    local p = assert(io.popen('mktemp -d "${TMPDIR:-/tmp}/lcm_spec_XXXXXX"'))
+    scratch = assert(p:read("*l"), "mktemp -d failed")
+    p:close()
+    assert(os.execute("chmod 0755 " .. scratch))
+    local dir = scratch
+    local ok, busted = pcall(require, "busted")
+    if ok and busted.subscribe then
+      busted.subscribe({ "exit" }, function()
+        os.execute("rm -rf '" .. dir .. "'")
+        return nil, true -- (busted's mediator: the other files' handlers run too)
+      end)
+    end
+  end
+  made = made + 1
+  -- a unique base name: helpers.outbox makes directories elsewhere (/dev/shm) named after it
+  return scratch .. "/" .. scratch:match("[^/]+$") .. "_" .. made
+end
 M.tmpname, M.read, M.write = tmpname, read, write
 
 -- lcm.sim.start, raising when it cannot start. opts as lcm.sim.start's, but tls = true
@@ -83,7 +109,21 @@ function M.blackhole()
     c:connect("127.0.0.1", port)
     fillers[i] = c
   end
-  socket.sleep(0.05)
+  -- Until its accept queue is full, when the kernel drops new connections' SYNs (a fixed
+  -- sleep here let a client connect on a loaded machine): /proc/net/tcp gives a listener's
+  -- queue length (rx_queue); Linux drops SYNs once it is more than the backlog (1, above).
+  local function full()
+    for line in io.lines("/proc/net/tcp") do
+      local p, st, queued = line:match("^%s*%d+: %x+:(%x+) %x+:%x+ (%x%x) %x+:(%x+)")
+      if st == "0A" and tonumber(p, 16) == tonumber(port) then return tonumber(queued, 16) > 1 end
+    end
+  end
+  local waited = 0
+  while not full() do
+    assert(waited < 5000, "the black hole's accept queue never filled")
+    socket.sleep(0.001)
+    waited = waited + 1
+  end
   return port, function()
     for _, c in ipairs(fillers) do c:close() end
     server:close()
