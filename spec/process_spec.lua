@@ -17,7 +17,13 @@ describe("fork() while other threads hold lcm.core's locks", function()
   teardown(function() os.remove(host) end)
 
   it("leaves no child hung on an inherited stats, budget or pool lock (300 forks)", function()
-    local out, ok = sim.run(sim.SAN .. host .. " 300") -- the sanitizer runtimes under make asan
+    -- GCC 12's AddressSanitizer takes its allocator's own lock in a thread's malloc and does
+    -- not hold it across fork(): the child of this threaded host hangs inside asan_realloc
+    -- (seen with gdb), whatever lcm does. The plain runs of every Lua check lcm's locks.
+    if os.getenv("LCM_PRELOAD") then
+      return pending("a sanitizer's allocator is not fork-safe in a threaded process (GCC 12 libasan)")
+    end
+    local out, ok = sim.run(host .. " 300")
     assert.matches("forks=300 hung=0", out)
     assert.is_true(ok, out)
   end)
