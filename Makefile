@@ -268,10 +268,18 @@ DOCS_CONFIG ?= config.ld
 # DOCS_DEPS: what installs LDoc first; debian/rules sets it to `:` (a package build gets
 # LDoc from Build-Depends and must not run apt-get).
 DOCS_DEPS   ?= sh tools/deps.sh --docs
+# LDoc writes its built-in style and template to /tmp/ldoc<home> on every run unless given
+# a directory: they are written under build/ instead (by the Lua that has LDoc's modules),
+# so make docs (and make test, which runs it) leaves nothing in /tmp.
+LDOC_TEMPLATES = $(dir $(abspath $(DOCS_DIR)))ldoc-templates
+LDOC_WRITE = for _, n in ipairs { "css", "ltp" } do local f = assert(io.open(os.getenv("LDOC_T") .. "/ldoc." .. n, "w")) f:write(require("ldoc.html.ldoc_" .. n)) f:close() end
+LDOC_LUA = $(firstword $(foreach l,lua5.1 lua5.2,$(shell $(l) -e 'require "ldoc.html.ldoc_css"' 2>/dev/null && echo $(l))))
 docs:
 	@$(DOCS_DEPS)
 	@rm -rf $(DOCS_DIR) && mkdir -p $(DOCS_DIR)
-	@$(LDOC) --fatalwarnings -c $(DOCS_CONFIG) -d $(abspath $(DOCS_DIR)) . > $(DOCS_DIR)/ldoc.log 2>&1; rc=$$?; \
+	@t='$(LDOC_TEMPLATES)'; opts=; if [ -n "$(LDOC_LUA)" ] && mkdir -p "$$t" && LDOC_T="$$t" $(LDOC_LUA) -e '$(LDOC_WRITE)'; \
+	    then opts="--style $$t --template $$t"; fi; \
+	$(LDOC) $$opts --fatalwarnings -c $(DOCS_CONFIG) -d $(abspath $(DOCS_DIR)) . > $(DOCS_DIR)/ldoc.log 2>&1; rc=$$?; \
 	    grep -v -e '^reading configuration from ' -e '^found master module' -e '^output written to ' \
 	        -e '^changing to directory' $(DOCS_DIR)/ldoc.log | grep . >&2 && \
 	        { echo "make docs: LDoc warned (above): fix the doc comments" >&2; exit 1; }; \
