@@ -7,29 +7,14 @@ local core = require "lcm.core"
 local check = require "lcm.check"
 local answers = require "lcm.answers"
 local retry = require "lcm.retry"
+local routes = require "lcm.routes"
 local stats = require "lcm.counters" -- lcm.stats' counting part: its presentation is not loaded
 
 local M = {}
 
--- Answers whose subtopic differs from the request's (from the vendor's pages). A Set...
--- request is answered by Set...Result; other subtopics' answers are not checked.
-local ANSWER_SUBTOPIC = {
-  GetOutcomeByOutcomegroup = "BusinessOutCome",
-  GetBusinessOutcome = "BusinessOutcome",
-  GetBOGroupParent = "BOGroupParent",
-  GetBusinessOutcomeParent = "BusinessOutcomeParent",
-  GetCallOutCome = "CallOutcome",
-}
-
--- Whether a subtopic is a Set: "Set..." in any case (answers' subtopics are compared
--- ignoring case too), so call("setDNC") gets a Set's key, result check and outbox.
-local function is_set(subtopic)
-  return subtopic:sub(1, 3):lower() == "set"
-end
-
-local function answer_subtopic(subtopic)
-  return ANSWER_SUBTOPIC[subtopic] or (is_set(subtopic) and subtopic .. "Result") or nil
-end
+-- One predicate for Sets and one table of answer subtopics (lcm.routes), shared with the
+-- outbox and lcm.api: a Set the client queues is one the flush replays.
+local is_set, answer_subtopic = routes.is_set, routes.answer
 
 --- A client of the LCM WebService, made by @{lcm.new}: `client:get_outcomes(...)`,
 -- `client:set_outcome{...}`, the typed call of every documented subtopic, and `client:call`
@@ -232,10 +217,12 @@ local GET_CALLID = { empty_ok = true, integer_ok = true }
 -- @return[2] nil
 -- @return[2] err
 function Client:get_outcomes(callid, call_type)
-  local SUBTOPIC = "GetOutcomeByOutcomegroup"
+  local SUBTOPIC = routes.BY_METHOD.get_outcomes.subtopic
   local id, err = check.text("callid", callid, GET_CALLID)
   if not id then return finish(err, SUBTOPIC, 0) end
   local t
+  -- The reference: the type defaults to MANUAL (lcm.MANUAL).
+  if call_type == nil then call_type = "MANUAL" end
   t, err = check.text("type", call_type)
   if not t then return finish(err, SUBTOPIC, 0) end
   local message, attempts
@@ -257,7 +244,13 @@ local SET_FIELDS = {
       if type(v) == "table" and v.id ~= nil then v = v.id end -- a record from get_outcomes
       return check.id(f, v)
     end },
-  { "call_outcome", "CallOutcome", check.id },
+  { "call_outcome", "CallOutcome", function(f, v)
+      -- A name ("dnc", "No Answer") as every typed Set takes it: lcm.api's one lookup
+      -- (lcm.CALL_OUTCOME), loaded only when a name is given.
+      if type(v) == "string" and not v:match("^%d+$") then return require("lcm.api").telephony(f, v, {}) end
+      if type(v) == "table" and v.id ~= nil then v = v.id end -- a record from get_call_outcomes
+      return check.id(f, v)
+    end },
   { "lead_score", "LeadScore", check.number, 0 },
   { "user_id", "UserID", function(f, v) return check.text(f, v, INTEGER_OK) end },
   { "agent_comments", "AgentComments", function(f, v) return check.text(f, v, EMPTY_OK) end, "" },
@@ -275,7 +268,8 @@ end
 -- @tparam string|int args.callid the call's ID
 -- @string args.account_number the contact's account number (key)
 -- @tparam int|table args.business_outcome an ID, or a record of @{get_outcomes}
--- @int args.call_outcome the telephony outcome ID (see @{lcm.CALL_OUTCOME})
+-- @tparam int|string|table args.call_outcome the telephony outcome: an ID, a record, or a
+-- name of @{lcm.CALL_OUTCOME} (ignoring case)
 -- @tparam string|int args.user_id the agent
 -- @number[opt=0] args.lead_score
 -- @string[opt=""] args.agent_comments
@@ -284,7 +278,7 @@ end
 -- @return[2] nil
 -- @return[2] err, with `recorded` (and `queued` when the client has an outbox)
 function Client:set_outcome(args)
-  local SUBTOPIC = "SetBusinessOutcomeWithCallOutcome"
+  local SUBTOPIC = routes.BY_METHOD.set_outcome.subtopic
   if type(args) ~= "table" then
     return finish(select(2, check.invalid("outcome", "must be a table of fields")), SUBTOPIC, 0)
   end
@@ -420,21 +414,18 @@ end
 
 -- Typed calls of the other documented subtopics (set_dnc, get_callback_modes...): lcm/api.lua,
 -- loaded at the first of them. Until then each name holds a stub that installs the real
--- methods (guarded) over the stubs and calls its own (see lcm/api_names.lua).
-local API_NAMES = require "lcm.api_names"
+-- methods (guarded) over the stubs and calls its own (the names: lcm.routes).
+local API_NAMES = routes.NAMES
 local api_installed = false
 for _, name in ipairs(API_NAMES) do
   Client[name] = guard(name, function(...)
     if not api_installed then
-      require("lcm.api").install(Client)
+      require("lcm.api").install(Client, finish)
       for _, n in ipairs(API_NAMES) do Client[n] = guard(n, Client[n]) end
       api_installed = true
     end
     return Client[name](...)
   end)
 end
-
--- lcm.api's calls end their unsent failures the same way (err.recorded for a Set, counted).
-M.finish = finish
 
 return M

@@ -10,7 +10,8 @@
 -- replayed byte for byte: no JSON library (least of all the host's `require "cjson"`,
 -- whose settings a host may change) touches it after core.encode made it.
 local core = require "lcm.core"
-local stats = require "lcm.stats"
+local stats = require "lcm.counters" -- counting only: lcm.stats' presentation is not loaded
+local routes = require "lcm.routes"
 
 local M = {}
 
@@ -97,7 +98,8 @@ end
 
 -- A record as _replay needs it, or nil and why it can never be replayed.
 local function replayable(client, rec)
-  if type(rec.subtopic) ~= "string" or not rec.subtopic:match("^Set%w+$") or #rec.subtopic > 64 then
+  -- A Set by the client's own rule (lcm.routes.is_set, "setDNC" too): what was queued is replayed.
+  if not routes.is_set(rec.subtopic) or not rec.subtopic:match("^%w+$") or #rec.subtopic > 64 then
     return nil, "cannot be replayed: bad subtopic " .. string.format("%q", tostring(rec.subtopic):sub(1, 64))
   end
   if type(rec.key) ~= "string" or not rec.key:match(KEY) then
