@@ -324,14 +324,14 @@ describe("typed calls", function()
     end
 
     -- The raw envelope, past the client (which reads only `message`): lcm-sim answers with the
-    -- subtopic the page's sample shows (api.ANSWER_SUBTOPIC).
+    -- subtopic the page's sample shows (lcm.routes, the one call table).
     for _, spec in ipairs(api.CALLS) do
-      it("lcm-sim answers " .. spec.subtopic .. " with " .. api.ANSWER_SUBTOPIC[spec.subtopic], function()
+      it("lcm-sim answers " .. spec.subtopic .. " with " .. require("lcm.routes").answer(spec.subtopic), function()
         local body = cjson.encode { channel = "LCM", topic = "WebService", subtopic = spec.subtopic, source = "spec",
                                     data = CASES[spec.method].wire }
         local out = sim.run("curl -s --data-binary @" .. s:_file(body) .. " " .. s.base .. "/api/" .. spec.subtopic)
         local env = cjson.decode(out)
-        assert.same({ "LCM", "WebService", api.ANSWER_SUBTOPIC[spec.subtopic] },
+        assert.same({ "LCM", "WebService", require("lcm.routes").answer(spec.subtopic) },
                     { env.channel, env.topic, env.subtopic })
         assert.equal("table", type(env.message))
       end)
@@ -709,7 +709,7 @@ describe("typed calls", function()
     -- subtopic swapped for another call's) is refused, not turned into records.
     local function other_answer(answer)
       for _, c in ipairs(routes.CALLS) do
-        local a = routes.BY_METHOD[c[1]].answer
+        local a = routes.route(c[1]).answer
         if a and a:lower() ~= answer:lower() then return a end
       end
     end
@@ -718,7 +718,7 @@ describe("typed calls", function()
       if not spec.set then gets[#gets + 1] = { method = spec.method, args = { CASES[spec.method].args } } end
     end
     for _, g in ipairs(gets) do
-      local route = routes.BY_METHOD[g.method]
+      local route = routes.route(g.method)
       it(g.method .. " refuses an answer for another call", function()
         local data = g.method == "get_outcomes" and { callid = "12345", type = "MANUAL" } or CASES[g.method].wire
         local body = cjson.encode { channel = "LCM", topic = "WebService", subtopic = route.subtopic, source = "spec",

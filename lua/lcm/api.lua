@@ -789,14 +789,15 @@ M.CALLS = {
     }, "campaign_id", "campaign_name") },
 }
 
--- Each call's route (subtopic, answer's subtopic, Set or not) is lcm.routes', written once.
+-- Each call's route (subtopic, Set or not) is lcm.routes', written once; the answer's
+-- subtopic is asked of lcm.routes when the call is sent (Client:_send).
 M.NAMES = {}
-M.ANSWER_SUBTOPIC = {} -- request subtopic -> the answer's subtopic (compared ignoring case)
+local route_of = {}
+for _, c in ipairs(routes.CALLS) do route_of[c[1]] = c[2] end
 for i, spec in ipairs(M.CALLS) do
-  local route = assert(routes.BY_METHOD[spec.method], spec.method)
-  spec.subtopic, spec.answer, spec.set = route.subtopic, route.answer, route.set
+  spec.subtopic = assert(route_of[spec.method], spec.method)
+  spec.set = routes.is_set(spec.subtopic)
   M.NAMES[i] = spec.method
-  M.ANSWER_SUBTOPIC[spec.subtopic] = route.answer
 end
 
 -- ------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ local M = {}
 -- One predicate for Sets and one table of answer subtopics (lcm.routes), shared with the
 -- outbox and lcm.api: a Set the client queues is one the flush replays.
 local is_set, answer_subtopic = routes.is_set, routes.answer
+local GET_OUTCOMES, SET_OUTCOME = routes.route("get_outcomes").subtopic, routes.route("set_outcome").subtopic
 
 --- A client of the LCM WebService, made by @{lcm.new}: `client:get_outcomes(...)`,
 -- `client:set_outcome{...}`, the typed call of every documented subtopic, and `client:call`
@@ -217,7 +218,7 @@ local GET_CALLID = { empty_ok = true, integer_ok = true }
 -- @return[2] nil
 -- @return[2] err
 function Client:get_outcomes(callid, call_type)
-  local SUBTOPIC = routes.BY_METHOD.get_outcomes.subtopic
+  local SUBTOPIC = GET_OUTCOMES
   local id, err = check.text("callid", callid, GET_CALLID)
   if not id then return finish(err, SUBTOPIC, 0) end
   local t
@@ -278,7 +279,7 @@ end
 -- @return[2] nil
 -- @return[2] err, with `recorded` (and `queued` when the client has an outbox)
 function Client:set_outcome(args)
-  local SUBTOPIC = routes.BY_METHOD.set_outcome.subtopic
+  local SUBTOPIC = SET_OUTCOME
   if type(args) ~= "table" then
     return finish(select(2, check.invalid("outcome", "must be a table of fields")), SUBTOPIC, 0)
   end

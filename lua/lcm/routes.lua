@@ -12,12 +12,14 @@ local M = {}
 -- result check, recorded, outbox), the outbox (what it accepts) and the replay (what it
 -- sends again): an outcome the client queued is always one the flush can replay.
 function M.is_set(subtopic)
-  return type(subtopic) == "string" and subtopic:sub(1, 3):lower() == "set"
+  return type(subtopic) == "string" and subtopic:find("^[Ss][Ee][Tt]") ~= nil
 end
 
--- { method, request subtopic, answer subtopic (nil: a Set's, subtopic .. "Result") }, as the
--- vendor's pages' samples spell them (docs/api.md says where the pages disagree). The seed
--- calls come first; the rest are in lcm.api's order (its LDoc order).
+-- { method, request subtopic, answer subtopic }, as the vendor's pages' samples spell them
+-- (docs/api.md says where the pages disagree). An answer left out is the rule's: a Set's
+-- is its subtopic .. "Result", a Get's its subtopic without "Get" (GetCallBackModes ->
+-- CallBackModes). The seed calls come first; the rest in lcm.api's (LDoc) order.
+-- Kept to strings and small tables: `require "lcm"` loads it in every fresh Lua state.
 M.CALLS = {
   { "get_outcomes", "GetOutcomeByOutcomegroup", "BusinessOutCome" },
   { "set_outcome", "SetBusinessOutcomeWithCallOutcome" },
@@ -31,20 +33,20 @@ M.CALLS = {
   { "set_business_outcome", "SetBusinessOutcomeWithComments" },
   { "set_contact_business_fields", "SetContactBusinessFields" },
   { "send_agent_state", "SendAgentState", "SendAgentState" },
-  { "get_call_outcomes", "GetCallOutCome", "CallOutCome" },
-  { "get_business_outcomes", "GetBusinessOutCome", "BusinessOutCome" },
-  { "get_bo_group_parent", "GetBOGroupParent", "BOGroupParent" },
-  { "get_business_outcome_parent", "GetBusinessOutcomeParent", "BusinessOutcomeParent" },
-  { "get_callback_modes", "GetCallBackModes", "CallBackModes" },
-  { "get_campaign_modes", "GetCampaignModes", "CampaignModes" },
+  { "get_call_outcomes", "GetCallOutCome" },
+  { "get_business_outcomes", "GetBusinessOutCome" },
+  { "get_bo_group_parent", "GetBOGroupParent" },
+  { "get_business_outcome_parent", "GetBusinessOutcomeParent" },
+  { "get_callback_modes", "GetCallBackModes" },
+  { "get_campaign_modes", "GetCampaignModes" },
   { "get_mode_information", "GetModeInformation", "GetModeInformationResult" },
-  { "get_screen_pop_data", "GetScreenPopData", "ScreenPopData" },
-  { "get_dnc_business_fields", "GetDNCBussField", "DNCBussField" },
-  { "get_business_fields", "GetContactDetail", "ContactDetail" },
-  { "get_personal_callback_list", "GetPersonalCallbackList", "PersonalCallbackList" },
+  { "get_screen_pop_data", "GetScreenPopData" },
+  { "get_dnc_business_fields", "GetDNCBussField" },
+  { "get_business_fields", "GetContactDetail" },
+  { "get_personal_callback_list", "GetPersonalCallbackList" },
   { "get_campaign_groups", "GetCampaignGroups", "SetCampaignGroup" },
-  { "get_download_contacts_for_dialing", "GetDownloadContactsForDialing", "DownloadContactsForDialing" },
-  { "get_download_all_contacts", "GetDownloadAllContactsForDialing", "DownloadAllContactsForDialing" },
+  { "get_download_contacts_for_dialing", "GetDownloadContactsForDialing" },
+  { "get_download_all_contacts", "GetDownloadAllContactsForDialing" },
   { "add_compliance", "AddCompliance", "AddComplianceResponse" },
   { "get_campaigns_for_mcd_request", "GetCampaignsForMCDRequest", "SetCampaignsForMCDResponse" },
 }
@@ -58,25 +60,49 @@ M.CALL_OUTCOME = {
 
 -- The seed calls (get_outcomes, set_outcome) are written in lcm.client; every other method
 -- is lcm.api's, installed at its first call (M.NAMES: the names the lazy stubs are made from).
-local SEED = { get_outcomes = true, set_outcome = true }
+M.NAMES = {}
+for i = 3, #M.CALLS do M.NAMES[i - 2] = M.CALLS[i][1] end
 
-M.NAMES = {}     -- lcm.api's methods, in order
-M.BY_METHOD = {} -- method -> { method =, subtopic =, answer =, set = }
-local ANSWER = {} -- request subtopic, lower case -> the answer's subtopic
-for _, c in ipairs(M.CALLS) do
-  local method, subtopic = c[1], c[2]
-  local set = M.is_set(subtopic)
-  local answer = c[3] or (set and subtopic .. "Result") or nil
-  M.BY_METHOD[method] = { method = method, subtopic = subtopic, answer = answer, set = set }
-  ANSWER[subtopic:lower()] = answer
-  if not SEED[method] then M.NAMES[#M.NAMES + 1] = method end
+--- The answer subtopic of an entry of M.CALLS: its own, or the rule's.
+function M.expected(c)
+  return c[3] or (M.is_set(c[2]) and c[2] .. "Result") or c[2]:sub(4)
 end
 
+--- A call's route by its method name: { method, subtopic, answer, set }.
+function M.route(method)
+  for _, c in ipairs(M.CALLS) do
+    if c[1] == method then
+      return { method = method, subtopic = c[2], set = M.is_set(c[2]), answer = M.expected(c) }
+    end
+  end
+end
+
+-- subtopic -> the answer's subtopic, or false: filled at each subtopic's first request, so a
+-- fresh Lua state pays for the routes it uses only.
+local answer_of = {}
+
 --- The subtopic the answer to a request must carry (compared ignoring case), or nil when it
--- is not known (client:call of an undocumented Get): every documented call's from M.CALLS,
--- any other Set's subtopic .. "Result".
+-- is not known (client:call of an undocumented Get): every documented call's from M.CALLS
+-- (its subtopic in any case), any other Set's subtopic .. "Result".
 function M.answer(subtopic)
-  return ANSWER[subtopic:lower()] or (M.is_set(subtopic) and subtopic .. "Result") or nil
+  local a = answer_of[subtopic]
+  if a == nil then
+    a = false
+    local found
+    for _, c in ipairs(M.CALLS) do
+      if c[2] == subtopic then found = c break end
+    end
+    if not found then -- another case ("setDNC", the table's "GetBusinessOutcome")
+      local want = subtopic:lower()
+      for _, c in ipairs(M.CALLS) do
+        if c[2]:lower() == want then found = c break end
+      end
+    end
+    if found then a = M.expected(found) end
+    if not a and M.is_set(subtopic) then a = subtopic .. "Result" end
+    answer_of[subtopic] = a
+  end
+  return a or nil
 end
 
 return M
