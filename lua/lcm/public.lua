@@ -46,7 +46,7 @@ local lcm = {
   -- @field ANSWERING_MACHINE 7
   -- @field NO_ANSWER 8
   -- @field REJECT 9
-  CALL_OUTCOME = routes.CALL_OUTCOME, -- kept with the call table: lcm.api looks names up there
+  CALL_OUTCOME = routes.CALL_OUTCOME,
   --- JSON null as it appears in an answer (the `raw` record of a list entry): a unique
   -- light userdata, the same value as `cjson.null`.
   -- @field null
