@@ -177,10 +177,27 @@ function Client:_set(subtopic, data, callid)
   local message
   message, err = self:_replay(rec)
   if not message and self.outbox and (err.retryable or err.recorded == "unknown") then
-    self.outbox_module.queue(self, self.outbox, rec, err)
+    self.outbox_module.queue(self:_outbox_port(), self.outbox, rec, err)
     stats.count("lcm_outbox_total", err.queued and "queued" or "not_queued")
   end
   return message, err
+end
+
+-- What the outbox may do with this client, and nothing more (it reads no field of the
+-- client): replay a record judged as its first attempt was, log, ask whether the client is
+-- closed, and the source to encode a version-1 record with. Made at the first use.
+function Client:_outbox_port()
+  local port = self.port
+  if not port then
+    port = {
+      source = self.source,
+      replay = function(req) return self:_replay(req) end,
+      log = function(...) return self:_log(...) end,
+      closed = function() return self.closed == true end,
+    }
+    self.port = port
+  end
+  return port
 end
 
 --- Sends any subtopic with the data as given (wire names, no checks but JSON encoding).
@@ -314,7 +331,7 @@ function Client:flush_outbox()
   if not self.outbox then
     return nil, core.error { kind = "invalid", field = "outbox", message = "outbox: no outbox was configured" }
   end
-  return self.outbox_module.flush(self, self.outbox)
+  return self.outbox_module.flush(self:_outbox_port(), self.outbox)
 end
 
 --- Closes the client: its connection goes back to the pool; later calls are `invalid`.
