@@ -9,6 +9,7 @@ local check = require "lcm.check"
 local dates = require "lcm.dates"
 local answers = require "lcm.answers"
 local routes = require "lcm.routes"
+local build = require "lcm.build"
 
 --- The typed calls of @{Client}, one for every documented subtopic (LDoc merges them into
 -- the class; its description is lua/lcm/client.lua's).
@@ -789,98 +790,19 @@ M.CALLS = {
     }, "campaign_id", "campaign_name") },
 }
 
--- Each call's route (subtopic, Set or not) is lcm.routes', written once; the answer's
--- subtopic is asked of lcm.routes when the call is sent (Client:_send).
 M.NAMES = {}
-local route_of = {}
-for _, c in ipairs(routes.CALLS) do route_of[c[1]] = c[2] end
 for i, spec in ipairs(M.CALLS) do
-  spec.subtopic = assert(route_of[spec.method], spec.method)
-  spec.set = routes.is_set(spec.subtopic)
+  build.prepare(spec)
   M.NAMES[i] = spec.method
 end
 
--- ------------------------------------------------------------------------------------------
--- Building a request.
+M.build = build.build
 
-local function prepare(spec)
-  spec.known, spec.suggest = {}, {}
-  for _, f in ipairs(spec.fields) do
-    spec.known[f[1]] = true
-    spec.suggest[f[2]:lower()] = f[1]
-  end
-  for _, name in ipairs(spec.lookups or {}) do spec.known[name] = true end
-end
-for _, spec in ipairs(M.CALLS) do prepare(spec) end
-
--- The caller's arguments as a table: client:m{...}, or positionally in field order
--- (client:get_callback_modes(callid, account_number)).
-local function arguments(spec, first, ...)
-  if type(first) == "table" then return first end
-  local n = select("#", ...) + 1
-  if n > #spec.fields then
-    return invalid("arguments", "are too many: " .. spec.method .. " takes " .. #spec.fields .. " at most")
-  end
-  local args, values = {}, { first, ... }
-  for i, f in ipairs(spec.fields) do args[f[1]] = values[i] end
-  return args
-end
-
--- The request's data table, or nil, err. Nothing is sent before every field is checked.
-function M.build(spec, ...)
-  local args, err = arguments(spec, ...)
-  if not args then return nil, err end
-  for k in pairs(args) do
-    if not spec.known[k] then return check.unknown_field(k, spec.method, spec.suggest, spec.known) end
-  end
-  local data, parts = {}, {}
-  for _, f in ipairs(spec.fields) do
-    local name, wire, checker = f[1], f[2], f[3]
-    local v = args[name]
-    if v == nil and type(f.default) == "function" then v = f.default(args) elseif v == nil then v = f.default end
-    if v == nil and not f.optional then return invalid(name, "is required") end
-    if v ~= nil then
-      local value, extra = checker(name, v, args)
-      if value == nil then return nil, extra end
-      data[wire], parts[name] = value, extra
-    end
-  end
-  if spec.after then
-    local ok
-    ok, err = spec.after(parts)
-    if not ok then return nil, err end
-  end
-  return data
-end
-
--- Installs every call as a method of Client (client:set_dnc{...}). `failed` is the
--- client's way to end a call refused before sending (err.subtopic, err.attempts,
--- err.recorded = false for a Set, counted): passed in, so lcm.api does not require the
--- client that loads it.
+-- Installs every call as a method of Client (client:set_dnc{...}), made as the seed calls
+-- are (lcm.build). `failed`: the client's end of a call refused before sending, passed in
+-- so that lcm.api does not require the client that loads it.
 function M.install(Client, failed)
-  for _, spec in ipairs(M.CALLS) do
-    local subtopic = spec.subtopic
-    Client[spec.method] = function(self, ...) -- self is checked by the client (client.lua, guard)
-      local data, err = M.build(spec, ...)
-      if not data then return failed(err, subtopic, 0) end
-      if spec.set then
-        local message
-        message, err = self:_set(subtopic, data, data.callid)
-        if not message then return nil, err end
-        return true
-      end
-      local message, attempts
-      message, err, attempts = self:_get(subtopic, data)
-      if not message then return nil, err end
-      if not spec.read then return true end
-      local out
-      out, err = spec.read(message)
-      -- An answer that cannot be turned into records ends as get_outcomes' does: counted,
-      -- judged and logged once (Client:_fail).
-      if out == nil then return self:_fail(err, subtopic, attempts) end
-      return out
-    end
-  end
+  for _, spec in ipairs(M.CALLS) do Client[spec.method] = build.method(spec, failed) end
 end
 
 return M

@@ -15,7 +15,6 @@ local M = {}
 -- One predicate for Sets and one table of answer subtopics (lcm.routes), shared with the
 -- outbox and lcm.api: a Set the client queues is one the flush replays.
 local is_set, answer_subtopic = routes.is_set, routes.answer
-local GET_OUTCOMES, SET_OUTCOME = routes.route("get_outcomes").subtopic, routes.route("set_outcome").subtopic
 
 --- A client of the LCM WebService, made by @{lcm.new}: `client:get_outcomes(...)`,
 -- `client:set_outcome{...}`, the typed call of every documented subtopic, and `client:call`
@@ -224,102 +223,6 @@ function Client:call(subtopic, data)
   return self:_get(s, data)
 end
 
-local GET_CALLID = { empty_ok = true, integer_ok = true }
-
---- The business outcomes an agent may pick for a call.
--- The business outcomes an agent may pick for a call (GetOutcomeByOutcomegroup).
--- @tparam string|int callid the call's ID
--- @string[opt="MANUAL"] call_type @{lcm.MANUAL}, @{lcm.INBOUND} or @{lcm.OUTBOUND}
--- @treturn[1] table a list of `{ id, description, parent_id, campaign_id, lead_score, raw }`,
--- with `find`
--- @return[2] nil
--- @return[2] err
-function Client:get_outcomes(callid, call_type)
-  local SUBTOPIC = GET_OUTCOMES
-  local id, err = check.text("callid", callid, GET_CALLID)
-  if not id then return finish(err, SUBTOPIC, 0) end
-  local t
-  -- The reference: the type defaults to MANUAL (lcm.MANUAL).
-  if call_type == nil then call_type = "MANUAL" end
-  t, err = check.text("type", call_type)
-  if not t then return finish(err, SUBTOPIC, 0) end
-  local message, attempts
-  message, err, attempts = self:_get(SUBTOPIC, { callid = id, type = t })
-  if not message then return nil, err end
-  local list
-  list, err = answers.outcomes(message)
-  if not list then return self:_fail(err, SUBTOPIC, attempts) end
-  return list
-end
-
--- snake_case argument -> wire name and check. Wire names given by mistake are caught
--- with a hint (see SUGGEST).
-local INTEGER_OK, EMPTY_OK = { integer_ok = true }, { empty_ok = true } -- built once, not per call
-local SET_FIELDS = {
-  { "callid", "callid", function(f, v) return check.text(f, v, INTEGER_OK) end },
-  { "account_number", "AccountNumber", function(f, v) return check.text(f, v) end },
-  { "business_outcome", "BusinessOutcome", function(f, v)
-      if type(v) == "table" and v.id ~= nil then v = v.id end -- a record from get_outcomes
-      return check.id(f, v)
-    end },
-  { "call_outcome", "CallOutcome", function(f, v)
-      -- A name ("dnc", "No Answer") as every typed Set takes it: lcm.api's one lookup
-      -- (lcm.CALL_OUTCOME), loaded only when a name is given.
-      if type(v) == "string" and not v:match("^%d+$") then return require("lcm.api").telephony(f, v, {}) end
-      if type(v) == "table" and v.id ~= nil then v = v.id end -- a record from get_call_outcomes
-      return check.id(f, v)
-    end },
-  { "lead_score", "LeadScore", check.number, 0 },
-  { "user_id", "UserID", function(f, v) return check.text(f, v, INTEGER_OK) end },
-  { "agent_comments", "AgentComments", function(f, v) return check.text(f, v, EMPTY_OK) end, "" },
-  { "target_amount", "TargetAmount", check.number, 0 },
-}
-local KNOWN, SUGGEST = {}, {}
-for _, f in ipairs(SET_FIELDS) do
-  KNOWN[f[1]] = true
-  SUGGEST[f[2]:lower()] = f[1]
-end
-
---- Sets the business and the telephony outcome of a call.
--- Sets the business and the telephony outcome of a call (SetBusinessOutcomeWithCallOutcome).
--- @tab args
--- @tparam string|int args.callid the call's ID
--- @string args.account_number the contact's account number (key)
--- @tparam int|table args.business_outcome an ID, or a record of @{get_outcomes}
--- @tparam int|string|table args.call_outcome the telephony outcome: an ID, a record, or a
--- name of @{lcm.CALL_OUTCOME} (ignoring case)
--- @tparam string|int args.user_id the agent
--- @number[opt=0] args.lead_score
--- @string[opt=""] args.agent_comments
--- @number[opt=0] args.target_amount
--- @treturn[1] boolean true: LCM recorded it
--- @return[2] nil
--- @return[2] err, with `recorded` (and `queued` when the client has an outbox)
-function Client:set_outcome(args)
-  local SUBTOPIC = SET_OUTCOME
-  if type(args) ~= "table" then
-    return finish(select(2, check.invalid("outcome", "must be a table of fields")), SUBTOPIC, 0)
-  end
-  for k in pairs(args) do
-    if not KNOWN[k] then
-      return finish(select(2, check.unknown_field(k, "set_outcome", SUGGEST, KNOWN)), SUBTOPIC, 0)
-    end
-  end
-  local data = {}
-  for _, f in ipairs(SET_FIELDS) do
-    local name, wire, checker, default = f[1], f[2], f[3], f[4]
-    local v = args[name]
-    if v == nil then v = default end
-    if v == nil then return finish(select(2, check.invalid(name, "is required")), SUBTOPIC, 0) end
-    local value, err = checker(name, v)
-    if value == nil then return finish(err, SUBTOPIC, 0) end
-    data[wire] = value
-  end
-  local message, err = self:_set(SUBTOPIC, data, data.callid)
-  if not message then return nil, err end
-  return true
-end
-
 --- Replays the Sets queued in the outbox, oldest first.
 -- Replays the outcomes queued in the outbox (see lcm/outbox.lua).
 -- Never raises; a concurrent flush (another process) is not waited for.
@@ -424,6 +327,12 @@ local function guard(name, method)
     if getmetatable(self) ~= Client or module then return nil, M.misuse(name, module) end
     return method(self, ...)
   end
+end
+
+-- The seed calls (lcm.seed_calls), made by the machinery of every call (lcm.build).
+local build = require "lcm.build"
+for _, spec in ipairs(require("lcm.seed_calls").CALLS) do
+  Client[spec.method] = build.method(build.prepare(spec), finish)
 end
 
 for _, name in ipairs { "call", "get_outcomes", "set_outcome", "flush_outbox", "close" } do

@@ -68,6 +68,13 @@ function M.expected(c)
   return c[3] or (M.is_set(c[2]) and c[2] .. "Result") or c[2]:sub(4)
 end
 
+--- The subtopic a method sends, or nil.
+function M.subtopic(method)
+  for _, c in ipairs(M.CALLS) do
+    if c[1] == method then return c[2] end
+  end
+end
+
 --- A call's route by its method name: { method, subtopic, answer, set }.
 function M.route(method)
   for _, c in ipairs(M.CALLS) do
