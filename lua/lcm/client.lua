@@ -7,6 +7,7 @@ local core = require "lcm.core"
 local check = require "lcm.check"
 local answers = require "lcm.answers"
 local retry = require "lcm.retry"
+local policy = require "lcm.policy"
 local routes = require "lcm.routes"
 local stats = require "lcm.counters" -- lcm.stats' counting part: its presentation is not loaded
 
@@ -47,24 +48,9 @@ function Client:_log(level, message, ...)
   safe_call(self.logger, level, message)
 end
 
--- Whether LCM may have recorded a Set whose attempt ended in err. False only where it
--- provably did not: nothing left (a closed client; libcurl says nothing was sent:
--- err.sent == false), LCM's own error envelope, or a well-formed success = false.
--- Everything else after the request left (a 5xx, a timeout, an answer we cannot read or
--- that is not for this call...) may hide a recorded outcome.
-local function may_be_recorded(err)
-  local kind = err.kind
-  if kind == "invalid" or kind == "lcm" or kind == "rejected" then return false end
-  if kind == "transport" or kind == "timeout" then return err.sent ~= false end
-  return true
-end
-
--- err.recorded for the error of a Set: "unknown" when any of its attempts may have been
--- recorded (earlier says whether one before the last may have), else false.
+-- err.recorded for the error of a Set (lcm.policy judges it).
 local function set_recorded(err, subtopic, earlier)
-  if is_set(subtopic) then
-    err.recorded = (earlier or may_be_recorded(err)) and "unknown" or false
-  end
+  if is_set(subtopic) then err.recorded = policy.recorded(err, earlier) end
 end
 
 -- An error of a call that sent nothing (a bad argument, no randomness for its key...).
@@ -124,7 +110,7 @@ function Client:_send(subtopic, body, key)
       if err.kind == "invalid" then attempt = attempt - 1 end
     end
     if not err.retryable or attempt >= self.max_attempts then break end
-    earlier = earlier or may_be_recorded(err)
+    earlier = earlier or policy.may_be_recorded(err)
     local wait = retry.delay_ms(attempt, retry_after)
     if deadline and core.monotonic_ms() + wait >= deadline then
       err.deadline_exceeded = true -- no room for another attempt
@@ -175,7 +161,7 @@ function Client:_set(subtopic, data, callid)
   local rec = { subtopic = subtopic, body = body, key = key, callid = callid }
   local message
   message, err = self:_replay(rec)
-  if not message and self.outbox and (err.retryable or err.recorded == "unknown") then
+  if not message and self.outbox and policy.queue(err) then
     self.outbox_module.queue(self:_outbox_port(), self.outbox, rec, err)
     stats.count("lcm_outbox_total", err.queued and "queued" or "not_queued")
   end

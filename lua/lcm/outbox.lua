@@ -12,12 +12,12 @@
 local core = require "lcm.core"
 local stats = require "lcm.counters" -- counting only: lcm.stats' presentation is not loaded
 local routes = require "lcm.routes"
+local policy = require "lcm.policy"
 
 local M = {}
 
 local VERSION = "3"
 local KEY = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
-local ABOUT_RECORD = { rejected = true, lcm = true, invalid = true } -- error kinds
 local FIELDS = { "subtopic", "key", "callid", "queued_at", "error", "body", "raw", "dead_at", "dead_error" }
 
 local function escape(s)
@@ -152,11 +152,8 @@ local function replay(port, payload)
   local ran, message, err = pcall(port.replay, req)
   if not ran then return "dead", "cannot be replayed: " .. tostring(message), rec end
   if message then return "sent" end
-  -- Only an answer about this record sends it to dead.log: LCM refused it, or this code
-  -- does. Anything else (a TLS or proxy setup, a 401, an answer that says nothing) keeps
-  -- it, and the queue behind it, for the next flush: a misconfigured flusher must not
-  -- empty the outbox into dead.log.
-  if err.retryable or err.recorded == "unknown" or not ABOUT_RECORD[err.kind] then return "keep" end
+  -- Keep it, or dead.log: lcm.policy decides (only an answer about this record kills it).
+  if policy.replay(err) == "keep" then return "keep" end
   return "dead", tostring(err), rec
 end
 
