@@ -228,8 +228,9 @@ end
 function M.modules(ctx, core)
   -- What require "lcm" loads, in order, then what is loaded at first use only (lcm.stats by
   -- lcm.stats(), lcm.outbox by a client with an outbox, lcm.api and lcm.dates by a typed call).
-  local chain = { "lcm.check", "lcm.retry", "lcm.counters", "lcm.answers", "lcm.api_names", "lcm.client",
-                  "lcm.public", "lcm", "lcm.stats", "lcm.outbox", "lcm.dates", "lcm.api" }
+  local chain = { "lcm.routes", "lcm.check", "lcm.retry", "lcm.counters", "lcm.answers", "lcm.policy", "lcm.build",
+                  "lcm.seed_calls", "lcm.client", "lcm.public", "lcm", "lcm.stats", "lcm.outbox", "lcm.dates",
+                  "lcm.api" }
   local prev, steps = core, "require:lcm.core"
   print("\nThe Lua layer, module by module (each required after the previous ones):")
   for _, name in ipairs(chain) do

@@ -421,6 +421,16 @@ local function message(body, headers)
            key = headers["idempotency-key"] }
 end
 
+-- A subtopic's handler, its case ignored as the client ignores it (lcm.routes.is_set:
+-- call("setDNC") is a Set, queued and replayed as one), and as answers' subtopics are compared.
+local function handler_of(name)
+  if subtopics[name] or type(name) ~= "string" then return subtopics[name] end
+  local want = name:lower()
+  for k, fn in pairs(subtopics) do
+    if k:lower() == want then return fn end
+  end
+end
+
 local function lcm_request(body, headers)
   state.requests = state.requests + 1
   local req, err = message(body, headers)
@@ -433,8 +443,8 @@ local function lcm_request(body, headers)
     local known = req.key and state.idempotent[req.key]
     if known then
       plan = known -- the same answer again, and nothing recorded twice
-    elseif subtopics[req.subtopic] then
-      plan = subtopics[req.subtopic](req.data, req)
+    elseif handler_of(req.subtopic) then
+      plan = handler_of(req.subtopic)(req.data, req)
       if req.key then state.idempotent[req.key] = plan end
     else
       plan = ws_error("Unknown subtopic:" .. tostring(req.subtopic), "Invalid request.", 404)

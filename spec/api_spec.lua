@@ -270,8 +270,8 @@ describe("typed calls", function()
     assert.equal(26, n)
   end)
 
-  it("names every call in lcm.api_names, the list the lazy stubs are made from, in the same order", function()
-    assert.same(api.NAMES, require "lcm.api_names")
+  it("names every call in lcm.routes.NAMES, the list the lazy stubs are made from, in the same order", function()
+    assert.same(api.NAMES, require("lcm.routes").NAMES)
   end)
 
   -- lcm.api is loaded by the first typed call, not by require "lcm" (a fresh Lua state per
@@ -324,14 +324,14 @@ describe("typed calls", function()
     end
 
     -- The raw envelope, past the client (which reads only `message`): lcm-sim answers with the
-    -- subtopic the page's sample shows (api.ANSWER_SUBTOPIC).
+    -- subtopic the page's sample shows (lcm.routes, the one call table).
     for _, spec in ipairs(api.CALLS) do
-      it("lcm-sim answers " .. spec.subtopic .. " with " .. api.ANSWER_SUBTOPIC[spec.subtopic], function()
+      it("lcm-sim answers " .. spec.subtopic .. " with " .. require("lcm.routes").answer(spec.subtopic), function()
         local body = cjson.encode { channel = "LCM", topic = "WebService", subtopic = spec.subtopic, source = "spec",
                                     data = CASES[spec.method].wire }
         local out = sim.run("curl -s --data-binary @" .. s:_file(body) .. " " .. s.base .. "/api/" .. spec.subtopic)
         local env = cjson.decode(out)
-        assert.same({ "LCM", "WebService", api.ANSWER_SUBTOPIC[spec.subtopic] },
+        assert.same({ "LCM", "WebService", require("lcm.routes").answer(spec.subtopic) },
                     { env.channel, env.topic, env.subtopic })
         assert.equal("table", type(env.message))
       end)
@@ -679,6 +679,116 @@ describe("typed calls", function()
       hostile({ response = true }, "AddComplianceResponse")
       list, err = client:add_compliance { value = "2020" }
       assert.same({ "protocol", "BAD_RESPONSE" }, { list == nil and err.kind, err.code })
+    end)
+  end)
+
+  -- Issue 13: one call table (lcm.routes) for the client, the outbox, the replay and lcm.api.
+  describe("one call table", function()
+    local routes = require "lcm.routes"
+
+    it("queues client:call('setDNC') while LCM is down and the flush sends it (one is_set)", function()
+      local dir = sim.tmpname()
+      assert(os.execute("mkdir -p " .. dir))
+      local c = assert(lcm.new { url = s.url, outbox = dir, sleep = function() end })
+      s:fault { subtopic = "setDNC", status = 503, count = 3 }
+      local ok, err = c:call("setDNC", copy(CASES.set_dnc.wire))
+      assert.is_nil(ok)
+      assert.same({ "http", 503, true, "unknown" }, { err.kind, err.status, err.queued, err.recorded })
+      local counts = assert(c:flush_outbox())
+      assert.same({ 1, 0, 0 }, { counts.sent, counts.failed, counts.remaining })
+      local sets = s:state().sets
+      assert.equal(1, #sets)
+      assert.same(CASES.set_dnc.wire, sets[1].data)
+      local log = s:requests()
+      assert.equal("setDNC", cjson.decode(log[#log].body).subtopic) -- replayed as it was queued
+      c:close()
+      os.execute("rm -rf " .. dir)
+    end)
+
+    -- Every Get answered with another call's answer (the real answer of its own call, its
+    -- subtopic swapped for another call's) is refused, not turned into records.
+    local function other_answer(answer)
+      for _, c in ipairs(routes.CALLS) do
+        local a = routes.route(c[1]).answer
+        if a and a:lower() ~= answer:lower() then return a end
+      end
+    end
+    local gets = { { method = "get_outcomes", args = { "12345", "MANUAL" } } }
+    for _, spec in ipairs(api.CALLS) do
+      if not spec.set then gets[#gets + 1] = { method = spec.method, args = { CASES[spec.method].args } } end
+    end
+    for _, g in ipairs(gets) do
+      local route = routes.route(g.method)
+      it(g.method .. " refuses an answer for another call", function()
+        local data = g.method == "get_outcomes" and { callid = "12345", type = "MANUAL" } or CASES[g.method].wire
+        local body = cjson.encode { channel = "LCM", topic = "WebService", subtopic = route.subtopic, source = "spec",
+                                    data = data }
+        local env = cjson.decode((sim.run("curl -s --data-binary @" .. s:_file(body) .. " " .. s.base .. "/api/" ..
+                                          route.subtopic)))
+        assert.equal(route.answer:lower(), env.subtopic:lower())
+        local args = g.args[1] and type(g.args[1]) == "table" and { copy(g.args[1]) } or g.args
+        assert.is_not_nil((client[g.method](client, table.unpack(args)))) -- its own answer is read
+        env.subtopic = other_answer(route.answer)
+        s:fault { subtopic = route.subtopic, status = 200, body = cjson.encode(env),
+                  content_type = "application/json" }
+        local out, err = client[g.method](client, table.unpack(args))
+        assert.is_nil(out)
+        assert.same({ "protocol", "BAD_SUBTOPIC", route.subtopic }, { err.kind, err.code, err.subtopic })
+      end)
+    end
+
+    -- lcm-sim's routing against the table: every call of lcm.routes is known to lcm-sim and
+    -- answered with the subtopic the table expects (the seed calls included).
+    local SEED_WIRE = {
+      get_outcomes = { callid = "12345", type = "MANUAL" },
+      set_outcome = { callid = "12345", AccountNumber = ACCOUNT, BusinessOutcome = 107, CallOutcome = 5,
+                      LeadScore = 0, UserID = "1", AgentComments = "", TargetAmount = 0 },
+    }
+    for _, c in ipairs(routes.CALLS) do
+      local method, subtopic = c[1], c[2]
+      it("lcm-sim routes " .. subtopic .. " (" .. method .. ") and answers as the call table says", function()
+        local data = SEED_WIRE[method] or CASES[method].wire
+        local body = cjson.encode { channel = "LCM", topic = "WebService", subtopic = subtopic, source = "spec",
+                                    data = data }
+        local env = cjson.decode((sim.run("curl -s --data-binary @" .. s:_file(body) .. " " .. s.base .. "/api/" ..
+                                          subtopic)))
+        assert.equal(routes.answer(subtopic):lower(), tostring(env.subtopic):lower(), cjson.encode(env))
+        assert.equal("table", type(env.message))
+      end)
+    end
+
+    it("get_outcomes defaults the type to MANUAL, as the reference says", function()
+      assert(client:get_outcomes("12345"))
+      local env = last_request()
+      assert.same({ callid = "12345", type = "MANUAL" }, env.data)
+    end)
+
+    it("set_outcome takes call_outcome by name, as every typed Set does", function()
+      local args = { callid = "12345", account_number = ACCOUNT, business_outcome = 107, call_outcome = "dnc",
+                     user_id = "1" }
+      assert.is_true(client:set_outcome(args))
+      assert.equal(5, last_request().data.CallOutcome)
+      s:reset()
+      args.call_outcome = "banana"
+      local ok, err = client:set_outcome(args)
+      assert.is_nil(ok)
+      assert.same({ "invalid", "call_outcome", false, 0 }, { err.kind, err.field, err.recorded, s:count() })
+      assert.matches("matches no known name", err.message, 1, true)
+    end)
+
+    it("a typed Get whose answer cannot be read ends as get_outcomes does: counted, judged, logged once", function()
+      local lines = {}
+      local c = assert(lcm.new { url = s.url, sleep = function() end,
+                                 logger = function(level, m) if level == "error" then lines[#lines + 1] = m end end })
+      local body = cjson.encode { channel = "LCM", topic = "WebService", subtopic = "CallBackModes",
+                                  message = { response = "not records" } }
+      s:fault { subtopic = "GetCallBackModes", status = 200, body = body, content_type = "application/json" }
+      local list, err = c:get_callback_modes("12345", ACCOUNT)
+      assert.is_nil(list)
+      assert.same({ "protocol", "GetCallBackModes", 1 }, { err.kind, err.subtopic, err.attempts })
+      assert.equal(1, #lines, table.concat(lines, "\n"))
+      assert.matches("GetCallBackModes", lines[1], 1, true)
+      c:close()
     end)
   end)
 end)

@@ -107,7 +107,7 @@ describe("bad input", function()
 
   local GET = {
     { "callid", 1, text { integers = true, empty = "" } },
-    { "type", 2, text {} },
+    { "type", 2, text { default = "MANUAL" } }, -- the reference's default
   }
   for _, f in ipairs(GET) do
     local name, pos, expect = f[1], f[2], f[3]

@@ -150,7 +150,7 @@ describe("against lcm-sim", function()
       local results = {
         { "lead_score", client:set_outcome(set_args { lead_score = 0 / 0 }) },
         { "agent_comments", client:set_outcome(set_args { agent_comments = "\255" }) },
-        { "type", client:get_outcomes("1", nil) },
+        { "type", client:get_outcomes("1", "") },
         { "subtopic", client:call("Bad/Name", {}) },
       }
       for _, r in ipairs(results) do

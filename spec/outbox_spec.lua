@@ -308,7 +308,7 @@ describe("outbox files under concurrent and killed writers", function()
 
 end)
 
--- The client and the outbox's replay judge "is a Set" by one rule (check.is_set): a Set
+-- The client and the outbox's replay judge "is a Set" by one rule (lcm.routes.is_set): a Set
 -- queued under any spelling of "Set" is one the flush sends (review finding: call("setDNC")
 -- during an outage was queued, then dead-lettered unsent as "bad subtopic").
 describe("a Set queued under another case of its subtopic", function()

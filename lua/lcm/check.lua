@@ -1,6 +1,7 @@
 -- Argument checks and conversions. Every failure is an `invalid` error naming the field
 -- as the caller spelled it, returned before any request is built.
 local core = require "lcm.core"
+local routes = require "lcm.routes" -- requires nothing
 
 local M = {}
 
@@ -15,19 +16,6 @@ local function invalid(field, message)
   return nil, core.error { kind = "invalid", field = field, message = field .. " " .. message }
 end
 M.invalid = invalid
-
--- Whether a subtopic is a Set: "Set..." in any case (answers' subtopics are compared
--- ignoring case too). The one rule, for the client (a Set's key, result check and outbox)
--- and for the outbox's replay, so an outcome told "queued" is one the flush will send.
-function M.is_set(subtopic)
-  return type(subtopic) == "string" and subtopic:sub(1, 3):lower() == "set"
-end
-
--- The standard telephony outcomes (LCM's CallOutcome IDs), by name: lcm.CALL_OUTCOME.
-M.CALL_OUTCOME = {
-  SUCCESS = 0, ABANDONED = 1, INVALID = 2, BUSY = 3, CALLBACK = 4, DNC = 5, FAX = 6,
-  ANSWERING_MACHINE = 7, NO_ANSWER = 8, REJECT = 9,
-}
 
 -- A name as lcm.CALL_OUTCOME spells it: "No Answer", "no-answer" -> NO_ANSWER.
 function M.upper_name(s) return (s:upper():gsub("[%s%-]+", "_")) end
@@ -107,12 +95,12 @@ function M.telephony(field, v)
   if type(v) ~= "string" or v:match("^%d+$") then return M.id(field, v) end
   local s, err = M.text(field, v)
   if not s then return nil, err end
-  local found = M.CALL_OUTCOME[M.upper_name(s)]
+  local found = routes.CALL_OUTCOME[M.upper_name(s)]
   if found then return found end
   local names = {}
-  for name in pairs(M.CALL_OUTCOME) do names[#names + 1] = name end
+  for name in pairs(routes.CALL_OUTCOME) do names[#names + 1] = name end
   table.sort(names)
-  return invalid(field, "'" .. s .. "' is not a telephony outcome (known: " .. table.concat(names, ", ") .. ")")
+  return invalid(field, "'" .. s .. "' matches no known name (known: " .. table.concat(names, ", ") .. ")")
 end
 
 -- A header value or credential: one line, or the request could be split.

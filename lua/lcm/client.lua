@@ -7,25 +7,15 @@ local core = require "lcm.core"
 local check = require "lcm.check"
 local answers = require "lcm.answers"
 local retry = require "lcm.retry"
+local policy = require "lcm.policy"
+local routes = require "lcm.routes"
 local stats = require "lcm.counters" -- lcm.stats' counting part: its presentation is not loaded
 
 local M = {}
 
--- Answers whose subtopic differs from the request's (from the vendor's pages). A Set...
--- request is answered by Set...Result; other subtopics' answers are not checked.
-local ANSWER_SUBTOPIC = {
-  GetOutcomeByOutcomegroup = "BusinessOutCome",
-  GetBusinessOutcome = "BusinessOutcome",
-  GetBOGroupParent = "BOGroupParent",
-  GetBusinessOutcomeParent = "BusinessOutcomeParent",
-  GetCallOutCome = "CallOutcome",
-}
-
-local is_set = check.is_set -- call("setDNC") gets a Set's key, result check and outbox
-
-local function answer_subtopic(subtopic)
-  return ANSWER_SUBTOPIC[subtopic] or (is_set(subtopic) and subtopic .. "Result") or nil
-end
+-- One predicate for Sets and one table of answer subtopics (lcm.routes), shared with the
+-- outbox and lcm.api: a Set the client queues is one the flush replays.
+local is_set, answer_subtopic = routes.is_set, routes.answer
 
 --- A client of the LCM WebService, made by @{lcm.new}: `client:get_outcomes(...)`,
 -- `client:set_outcome{...}`, the typed call of every documented subtopic, and `client:call`
@@ -58,24 +48,9 @@ function Client:_log(level, message, ...)
   safe_call(self.logger, level, message)
 end
 
--- Whether LCM may have recorded a Set whose attempt ended in err. False only where it
--- provably did not: nothing left (a closed client; libcurl says nothing was sent:
--- err.sent == false), LCM's own error envelope, or a well-formed success = false.
--- Everything else after the request left (a 5xx, a timeout, an answer we cannot read or
--- that is not for this call...) may hide a recorded outcome.
-local function may_be_recorded(err)
-  local kind = err.kind
-  if kind == "invalid" or kind == "lcm" or kind == "rejected" then return false end
-  if kind == "transport" or kind == "timeout" then return err.sent ~= false end
-  return true
-end
-
--- err.recorded for the error of a Set: "unknown" when any of its attempts may have been
--- recorded (earlier says whether one before the last may have), else false.
+-- err.recorded for the error of a Set (lcm.policy judges it).
 local function set_recorded(err, subtopic, earlier)
-  if is_set(subtopic) then
-    err.recorded = (earlier or may_be_recorded(err)) and "unknown" or false
-  end
+  if is_set(subtopic) then err.recorded = policy.recorded(err, earlier) end
 end
 
 -- An error of a call that sent nothing (a bad argument, no randomness for its key...).
@@ -135,7 +110,7 @@ function Client:_send(subtopic, body, key)
       if err.kind == "invalid" then attempt = attempt - 1 end
     end
     if not err.retryable or attempt >= self.max_attempts then break end
-    earlier = earlier or may_be_recorded(err)
+    earlier = earlier or policy.may_be_recorded(err)
     local wait = retry.delay_ms(attempt, retry_after)
     if deadline and core.monotonic_ms() + wait >= deadline then
       err.deadline_exceeded = true -- no room for another attempt
@@ -186,11 +161,28 @@ function Client:_set(subtopic, data, callid)
   local rec = { subtopic = subtopic, body = body, key = key, callid = callid }
   local message
   message, err = self:_replay(rec)
-  if not message and self.outbox and (err.retryable or err.recorded == "unknown") then
-    self.outbox_module.queue(self, self.outbox, rec, err)
+  if not message and self.outbox and policy.queue(err) then
+    self.outbox_module.queue(self:_outbox_port(), self.outbox, rec, err)
     stats.count("lcm_outbox_total", err.queued and "queued" or "not_queued")
   end
   return message, err
+end
+
+-- What the outbox may do with this client, and nothing more (it reads no field of the
+-- client): replay a record judged as its first attempt was, log, ask whether the client is
+-- closed, and the source to encode a version-1 record with. Made at the first use.
+function Client:_outbox_port()
+  local port = self.port
+  if not port then
+    port = {
+      source = self.source,
+      replay = function(req) return self:_replay(req) end,
+      log = function(...) return self:_log(...) end,
+      closed = function() return self.closed == true end,
+    }
+    self.port = port
+  end
+  return port
 end
 
 --- Sends any subtopic with the data as given (wire names, no checks but JSON encoding).
@@ -217,94 +209,6 @@ function Client:call(subtopic, data)
   return self:_get(s, data)
 end
 
-local GET_CALLID = { empty_ok = true, integer_ok = true }
-
---- The business outcomes an agent may pick for a call.
--- The business outcomes an agent may pick for a call (GetOutcomeByOutcomegroup).
--- @tparam string|int callid the call's ID
--- @string[opt="MANUAL"] call_type @{lcm.MANUAL}, @{lcm.INBOUND} or @{lcm.OUTBOUND}
--- @treturn[1] table a list of `{ id, description, parent_id, campaign_id, lead_score, raw }`,
--- with `find`
--- @return[2] nil
--- @return[2] err
-function Client:get_outcomes(callid, call_type)
-  local SUBTOPIC = "GetOutcomeByOutcomegroup"
-  local id, err = check.text("callid", callid, GET_CALLID)
-  if not id then return finish(err, SUBTOPIC, 0) end
-  local t
-  t, err = check.text("type", call_type)
-  if not t then return finish(err, SUBTOPIC, 0) end
-  local message, attempts
-  message, err, attempts = self:_get(SUBTOPIC, { callid = id, type = t })
-  if not message then return nil, err end
-  local list
-  list, err = answers.outcomes(message)
-  if not list then return self:_fail(err, SUBTOPIC, attempts) end
-  return list
-end
-
--- snake_case argument -> wire name and check. Wire names given by mistake are caught
--- with a hint (see SUGGEST).
-local INTEGER_OK, EMPTY_OK = { integer_ok = true }, { empty_ok = true } -- built once, not per call
-local SET_FIELDS = {
-  { "callid", "callid", function(f, v) return check.text(f, v, INTEGER_OK) end },
-  { "account_number", "AccountNumber", function(f, v) return check.text(f, v) end },
-  { "business_outcome", "BusinessOutcome", function(f, v)
-      if type(v) == "table" and v.id ~= nil then v = v.id end -- a record from get_outcomes
-      return check.id(f, v)
-    end },
-  { "call_outcome", "CallOutcome", check.telephony }, -- an ID or a name, as the typed Sets take
-  { "lead_score", "LeadScore", check.number, 0 },
-  { "user_id", "UserID", function(f, v) return check.text(f, v, INTEGER_OK) end },
-  { "agent_comments", "AgentComments", function(f, v) return check.text(f, v, EMPTY_OK) end, "" },
-  { "target_amount", "TargetAmount", check.number, 0 },
-}
-local KNOWN, SUGGEST = {}, {}
-for _, f in ipairs(SET_FIELDS) do
-  KNOWN[f[1]] = true
-  SUGGEST[f[2]:lower()] = f[1]
-end
-
---- Sets the business and the telephony outcome of a call.
--- Sets the business and the telephony outcome of a call (SetBusinessOutcomeWithCallOutcome).
--- @tab args
--- @tparam string|int args.callid the call's ID
--- @string args.account_number the contact's account number (key)
--- @tparam int|table args.business_outcome an ID, or a record of @{get_outcomes}
--- @tparam int|string args.call_outcome the telephony outcome: an ID, or a name of
--- @{lcm.CALL_OUTCOME} ignoring case (`"dnc"`, `"No Answer"`)
--- @tparam string|int args.user_id the agent
--- @number[opt=0] args.lead_score
--- @string[opt=""] args.agent_comments
--- @number[opt=0] args.target_amount
--- @treturn[1] boolean true: LCM recorded it
--- @return[2] nil
--- @return[2] err, with `recorded` (and `queued` when the client has an outbox)
-function Client:set_outcome(args)
-  local SUBTOPIC = "SetBusinessOutcomeWithCallOutcome"
-  if type(args) ~= "table" then
-    return finish(select(2, check.invalid("outcome", "must be a table of fields")), SUBTOPIC, 0)
-  end
-  for k in pairs(args) do
-    if not KNOWN[k] then
-      return finish(select(2, check.unknown_field(k, "set_outcome", SUGGEST, KNOWN)), SUBTOPIC, 0)
-    end
-  end
-  local data = {}
-  for _, f in ipairs(SET_FIELDS) do
-    local name, wire, checker, default = f[1], f[2], f[3], f[4]
-    local v = args[name]
-    if v == nil then v = default end
-    if v == nil then return finish(select(2, check.invalid(name, "is required")), SUBTOPIC, 0) end
-    local value, err = checker(name, v)
-    if value == nil then return finish(err, SUBTOPIC, 0) end
-    data[wire] = value
-  end
-  local message, err = self:_set(SUBTOPIC, data, data.callid)
-  if not message then return nil, err end
-  return true
-end
-
 --- Replays the Sets queued in the outbox, oldest first.
 -- Replays the outcomes queued in the outbox (see lcm/outbox.lua).
 -- Never raises; a concurrent flush (another process) is not waited for.
@@ -316,7 +220,7 @@ function Client:flush_outbox()
   if not self.outbox then
     return nil, core.error { kind = "invalid", field = "outbox", message = "outbox: no outbox was configured" }
   end
-  return self.outbox_module.flush(self, self.outbox)
+  return self.outbox_module.flush(self:_outbox_port(), self.outbox)
 end
 
 --- Closes the client: its connection goes back to the pool; later calls are `invalid`.
@@ -428,27 +332,30 @@ local function guard(name, method)
   end
 end
 
+-- The seed calls (lcm.seed_calls), made by the machinery of every call (lcm.build).
+local build = require "lcm.build"
+for _, spec in ipairs(require("lcm.seed_calls").CALLS) do
+  Client[spec.method] = build.method(build.prepare(spec), finish)
+end
+
 for _, name in ipairs { "call", "get_outcomes", "set_outcome", "flush_outbox", "close" } do
   Client[name] = guard(name, Client[name])
 end
 
 -- Typed calls of the other documented subtopics (set_dnc, get_callback_modes...): lcm/api.lua,
 -- loaded at the first of them. Until then each name holds a stub that installs the real
--- methods (guarded) over the stubs and calls its own (see lcm/api_names.lua).
-local API_NAMES = require "lcm.api_names"
+-- methods (guarded) over the stubs and calls its own (the names: lcm.routes).
+local API_NAMES = routes.NAMES
 local api_installed = false
 for _, name in ipairs(API_NAMES) do
   Client[name] = guard(name, function(...)
     if not api_installed then
-      require("lcm.api").install(Client)
+      require("lcm.api").install(Client, finish)
       for _, n in ipairs(API_NAMES) do Client[n] = guard(n, Client[n]) end
       api_installed = true
     end
     return Client[name](...)
   end)
 end
-
--- lcm.api's calls end their unsent failures the same way (err.recorded for a Set, counted).
-M.finish = finish
 
 return M

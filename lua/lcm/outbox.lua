@@ -10,14 +10,14 @@
 -- replayed byte for byte: no JSON library (least of all the host's `require "cjson"`,
 -- whose settings a host may change) touches it after core.encode made it.
 local core = require "lcm.core"
-local check = require "lcm.check"
-local stats = require "lcm.stats"
+local stats = require "lcm.counters" -- counting only: lcm.stats' presentation is not loaded
+local routes = require "lcm.routes"
+local policy = require "lcm.policy"
 
 local M = {}
 
 local VERSION = "3"
 local KEY = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
-local ABOUT_RECORD = { rejected = true, lcm = true, invalid = true } -- error kinds
 local FIELDS = { "subtopic", "key", "callid", "queued_at", "error", "body", "raw", "dead_at", "dead_error" }
 
 local function escape(s)
@@ -97,17 +97,17 @@ function M.decode(payload)
 end
 
 -- A record as _replay needs it, or nil and why it can never be replayed.
-local function replayable(client, rec)
-  -- A Set by the client's rule (check.is_set), with a name core.encode would send (letters,
-  -- digits, '_': it goes into the URL).
-  if not check.is_set(rec.subtopic) or not rec.subtopic:match("^[%w_]+$") or #rec.subtopic > 64 then
+local function replayable(port, rec)
+  -- A Set by the client's own rule (lcm.routes.is_set, "setDNC" too): what was queued is
+  -- replayed; with a name core.encode would send (letters, digits, '_': it goes into the URL).
+  if not routes.is_set(rec.subtopic) or not rec.subtopic:match("^[%w_]+$") or #rec.subtopic > 64 then
     return nil, "cannot be replayed: bad subtopic " .. string.format("%q", tostring(rec.subtopic):sub(1, 64))
   end
   if type(rec.key) ~= "string" or not rec.key:match(KEY) then
     return nil, "cannot be replayed: bad Idempotency-Key " .. string.format("%q", tostring(rec.key):sub(1, 64))
   end
   if rec.body == nil and rec.data ~= nil then -- version 1
-    local body, err = core.encode(rec.subtopic, client.source, rec.data)
+    local body, err = core.encode(rec.subtopic, port.source, rec.data)
     if not body then return nil, "cannot be replayed: " .. tostring(err) end
     rec.body = body
   end
@@ -125,8 +125,9 @@ local function outbox_error(message, code)
 end
 
 -- Queues one Set request (rec = { subtopic =, body =, key =, callid = }, see
--- Client:_set); sets err.queued, and err.outbox_error (why) when it could not.
-function M.queue(client, dir, rec, err)
+-- Client:_set); sets err.queued, and err.outbox_error (why) when it could not. `port` is
+-- what the client lets the outbox do (Client:_outbox_port): replay, log, closed, source.
+function M.queue(port, dir, rec, err)
   local ok, appended, why = pcall(function()
     local payload = M.encode { subtopic = rec.subtopic, key = rec.key, callid = rec.callid,
                                queued_at = os.time(), error = tostring(err), body = rec.body }
@@ -136,31 +137,28 @@ function M.queue(client, dir, rec, err)
   err.queued = ok and appended == true
   if not err.queued then
     err.outbox_error = why
-    client:_log("error", "not queued: %s", tostring(why))
+    port.log("error", "not queued: %s", tostring(why))
   end
   return err.queued
 end
 
 -- Replays one record: "sent", "keep" (may still reach LCM: it and all after it stay) or
 -- "dead", with the reason and the fields to write to dead.log.
-local function replay(client, payload)
+local function replay(port, payload)
   local rec, why = M.decode(payload)
   if not rec then return "dead", why, { raw = payload } end
   local req
-  req, why = replayable(client, rec)
+  req, why = replayable(port, rec)
   if not req then return "dead", why, rec end
-  local ran, message, err = pcall(client._replay, client, req)
+  local ran, message, err = pcall(port.replay, req)
   if not ran then return "dead", "cannot be replayed: " .. tostring(message), rec end
   if message then return "sent" end
-  -- Only an answer about this record sends it to dead.log: LCM refused it, or this code
-  -- does. Anything else (a TLS or proxy setup, a 401, an answer that says nothing) keeps
-  -- it, and the queue behind it, for the next flush: a misconfigured flusher must not
-  -- empty the outbox into dead.log.
-  if err.retryable or err.recorded == "unknown" or not ABOUT_RECORD[err.kind] then return "keep" end
+  -- Keep it, or dead.log: lcm.policy decides (only an answer about this record kills it).
+  if policy.replay(err) == "keep" then return "keep" end
   return "dead", tostring(err), rec
 end
 
-local function flush_locked(client, dir)
+local function flush_locked(port, dir)
   local counts = { sent = 0, failed = 0, remaining = 0, corrupt = 0 }
   local ok, why, code = core.outbox_take(dir)
   if not ok then return nil, outbox_error(why, code) end
@@ -173,7 +171,7 @@ local function flush_locked(client, dir)
     if #keep > 0 then
       keep[#keep + 1] = payload -- after a failure that may still be cured, the rest in order
     else
-      local outcome, reason, fields = replay(client, payload)
+      local outcome, reason, fields = replay(port, payload)
       if outcome == "sent" then
         counts.sent = counts.sent + 1
         stats.count("lcm_outbox_total", "sent")
@@ -185,10 +183,10 @@ local function flush_locked(client, dir)
         if wrote then
           counts.failed = counts.failed + 1
           stats.count("lcm_outbox_total", "dead")
-          client:_log("error", "outbox record moved to dead.log: %s", reason)
+          port.log("error", "outbox record moved to dead.log: %s", reason)
         else
           keep[1] = payload -- kept rather than lost
-          client:_log("error", "%s", failure)
+          port.log("error", "%s", failure)
         end
       end
     end
@@ -196,18 +194,18 @@ local function flush_locked(client, dir)
   counts.remaining = #keep
   ok, why, code = core.outbox_replace(dir, keep)
   if not ok then return nil, outbox_error(why, code) end
-  if counts.corrupt > 0 then client:_log("warn", "%d damaged outbox record(s) skipped", counts.corrupt) end
+  if counts.corrupt > 0 then port.log("warn", "%d damaged outbox record(s) skipped", counts.corrupt) end
   return counts
 end
 
 -- Replays the outbox in order. Returns { sent =, failed =, remaining =, corrupt = } or,
 -- while another flush holds the lock, { busy = true, ... }; nil, err (kind outbox) when the
 -- outbox cannot be read or written. Never raises, and never leaves flush.lock held.
-function M.flush(client, dir)
-  if client.closed then
+function M.flush(port, dir)
+  if port.closed() then
     return nil, core.error { kind = "invalid", field = "client", message = "the client is closed" }
   end
-  local locked, counts, err = core.outbox_locked(dir, flush_locked, client, dir)
+  local locked, counts, err = core.outbox_locked(dir, flush_locked, port, dir)
   if locked == nil then
     if counts == "busy" then return { sent = 0, failed = 0, remaining = 0, corrupt = 0, busy = true } end
     return nil, outbox_error(counts, err)

@@ -16,6 +16,7 @@ local core = require "lcm.core"
 local check = require "lcm.check"
 local Client = require "lcm.client"
 local retry = require "lcm.retry"
+local routes = require "lcm.routes"
 
 local lcm = {
   --- The version of lcm, a string like `"1.0.0"` (the file VERSION).
@@ -45,7 +46,7 @@ local lcm = {
   -- @field ANSWERING_MACHINE 7
   -- @field NO_ANSWER 8
   -- @field REJECT 9
-  CALL_OUTCOME = check.CALL_OUTCOME,
+  CALL_OUTCOME = routes.CALL_OUTCOME,
   --- JSON null as it appears in an answer (the `raw` record of a list entry): a unique
   -- light userdata, the same value as `cjson.null`.
   -- @field null
@@ -208,7 +209,7 @@ end
 -- @table shortcuts
 local SHORTCUTS = { "get_outcomes", "set_outcome", "call" }
 -- lcm/api.lua's calls, by name only: lcm.api itself is loaded by the client at the first one.
-for _, name in ipairs(require "lcm.api_names") do SHORTCUTS[#SHORTCUTS + 1] = name end
+for _, name in ipairs(routes.NAMES) do SHORTCUTS[#SHORTCUTS + 1] = name end
 for _, name in ipairs(SHORTCUTS) do
   lcm[name] = function(...)
     -- lcm:get_outcomes(...): the hint, whether or not there is a default client.

@@ -1,17 +1,14 @@
 -- When and how long to wait before another attempt, and whether one may be made at all.
 local core = require "lcm.core"
+local policy = require "lcm.policy"
 
 local M = {
   BASE_MS = 100,
   CAP_MS = 2000,
-  -- The retry budget, after the AWS SDKs' "standard" retry mode: a retry costs tokens, a
-  -- retry after a timeout costs more (a timed-out server is the likeliest to be drowning),
-  -- and successes pay tokens back. When LCM is down the bucket empties and calls fail
-  -- after one attempt, instead of multiplying the load on a server that is struggling.
+  -- The retry budget's capacity: retries cost tokens and successes pay them back (the
+  -- prices are lcm.policy's). When LCM is down the bucket empties and calls fail after one
+  -- attempt, instead of multiplying the load on a server that is struggling.
   BUDGET = 500,
-  RETRY_COST = 5,
-  TIMEOUT_COST = 10,
-  NO_RETRY_REFUND = 1,
 }
 
 -- Full-jitter exponential backoff: a random wait in [0, min(cap, base * 2^(n-1))), so that
@@ -49,14 +46,14 @@ end
 
 -- Takes the cost of retrying after err; returns the cost, or nil when the budget is short.
 function Budget:take(err)
-  local cost = err.kind == "timeout" and M.TIMEOUT_COST or M.RETRY_COST
+  local cost = policy.retry_cost(err)
   if not self.bucket:take(cost) then return nil end
   return cost
 end
 
 -- A call succeeded: give back what its last retry cost, or a little when it needed none.
 function Budget:refund(cost)
-  self.bucket:refund(cost or M.NO_RETRY_REFUND)
+  self.bucket:refund(cost or policy.NO_RETRY_REFUND)
 end
 
 -- The tokens left (and the capacity), shared with the other clients of the bucket.
