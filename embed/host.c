@@ -95,6 +95,7 @@ static const char asterisk_objects[] =
     "app = setmetatable({}, { __index = function(_, name)\n"
     "  return function(...)\n"
     "    if name:lower() == 'verbose' then host_log('VERBOSE', table.concat({ ... }, ',')) end\n"
+    "    if name:lower() == 'log' then host_log(...) end\n"
     "    if name:lower() == 'return' then HOST_RETURNED = true end\n"
     "  end\n"
     "end })\n";
@@ -119,9 +120,15 @@ static int host_sleep(lua_State *L)
     return 0;
 }
 
+/* The host's log (Log() in Asterisk, freeswitch.consoleLog): one line "log LEVEL message"
+ * on stderr, so the spec sees what an admin's log would (fprintf locks the stream). */
 static int host_log(lua_State *L)
 {
-    (void)L; /* a real host prints it; here it only has to be callable */
+    size_t len;
+    const char *level = luaL_optstring(L, 1, "?"), *message = luaL_optlstring(L, 2, "", &len);
+    while (len > 0 && message[len - 1] == '\n')
+        len--;
+    fprintf(stderr, "log %s %.*s\n", level, (int)len, message);
     return 0;
 }
 

@@ -88,6 +88,25 @@ for _, mode in ipairs { "freeswitch", "asterisk" } do
           end
         end
       end
+      -- What the host's log shows (review finding: nothing reached Asterisk's messages, and
+      -- no line named its call): one line per failed call, with its callid, at WARNING when
+      -- it is queued and at ERROR (ERR in FreeSWITCH) when it is not; none for a call that
+      -- succeeded.
+      local lines = {}
+      local ALERT = { WARNING = true, ERROR = true, ERR = true } -- what a default log keeps
+      for level, callid in out:gmatch("\nlog (%u+) lcm: call (t%d+c%d+):") do
+        if ALERT[level] then lines[callid] = (lines[callid] or "") .. level .. " " end
+      end
+      local err_level = mode == "asterisk" and "ERROR " or "ERR "
+      for t = 1, THREADS do
+        for c = 1, CALLS do
+          local callid = "t" .. t .. "c" .. c
+          local result = results[callid]
+          local want
+          if result ~= "OK" then want = QUEUED[result] and "WARNING " or err_level end
+          assert.equal(want, lines[callid], callid .. " " .. result)
+        end
+      end
       -- The calls closed in LCM are refused, unless a fault hid the answer (then queued).
       for _, callid in ipairs { "t2c3", "t3c7" } do
         assert.is_nil(recorded[callid], callid .. " is closed in LCM but was recorded")

@@ -70,26 +70,59 @@ describe("host examples against lcm-sim", function()
     assert.equal(1, s:count()) -- no get_outcomes first
   end)
 
-  it("asterisk/extensions.lua reports an LCM refusal as not queued, logged once", function()
+  -- Review finding (real Asterisk): a failed call logged twice at verbose 1 (never in
+  -- `messages`), without its callid. Now: one Log() line per failed call, with the callid,
+  -- WARNING when queued, ERROR when not; nothing at those levels for a call that succeeded.
+  local function only_line(lines, level)
+    local found = {}
+    for _, line in ipairs(lines) do
+      -- (the once-per-process line of an unusable outbox is about no call)
+      if (line:match("^WARNING ") or line:match("^ERROR ") or line:match("^ERR ")) and line:match(" call ") then
+        found[#found + 1] = line
+      end
+    end
+    assert.equal(1, #found, table.concat(found, "\n"))
+    assert.equal(level, found[1]:match("^(%S+)"))
+    return found[1]
+  end
+
+  it("asterisk/extensions.lua logs nothing at WARNING or ERROR for a call that succeeded", function()
+    local host = asterisk_call(s.url)
+    assert.equal("OK", host.vars.LCM_RESULT)
+    assert.same({}, host.log)
+  end)
+
+  it("asterisk/extensions.lua reports an LCM refusal as not queued: one ERROR line with the callid", function()
     local host = asterisk_call(s.url, { LCM_CALLID = "999" })
     assert.same({ "not queued lcm", 1 }, { host.vars.LCM_RESULT, host.returned })
-    assert.equal(1, #host.verbose)
-    assert.matches("^1,lcm: lcm error WS_Error.*Invalid Call ID", host.verbose[1])
+    local line = only_line(host.log, "ERROR")
+    assert.matches("^ERROR lcm: call 999: outcome 108 %(DNC%) NOT recorded: lcm: lcm error WS_Error.*Invalid Call ID",
+                   line)
+    assert.equal(0, errors_logged(host.verbose, "1,"))
     assert.equal(0, queued())
   end)
 
-  it("asterisk/extensions.lua queues the outcome when LCM is down, and says so", function()
+  it("asterisk/extensions.lua queues the outcome when LCM is down: one WARNING line with the callid", function()
     local host = asterisk_call("http://127.0.0.1:" .. sim.closed_port() .. "/api/{subtopic}")
     assert.same({ "queued transport", 1 }, { host.vars.LCM_RESULT, host.returned })
-    assert.equal(1, errors_logged(host.verbose, "1,"))
-    assert.matches("queued in the outbox", host.verbose[#host.verbose])
+    local line = only_line(host.log, "WARNING")
+    assert.matches("^WARNING lcm: call 12345: outcome 108 %(DNC%) queued in the outbox, the flush job will send it: ",
+                   line)
     assert.equal(1, queued())
+  end)
+
+  it("asterisk/extensions.lua: not queued when the outbox cannot take it, one ERROR line saying why", function()
+    local host = asterisk_call("http://127.0.0.1:" .. sim.closed_port() .. "/api/{subtopic}",
+                               { LCM_OUTBOX = dir .. "/missing" })
+    assert.same({ "not queued transport", 1 }, { host.vars.LCM_RESULT, host.returned })
+    local line = only_line(host.log, "ERROR")
+    assert.matches("call 12345: outcome 108 %(DNC%) NOT recorded: .*COULDNT_CONNECT.*; not queued: ENOENT", line)
   end)
 
   it("asterisk/extensions.lua reports a configuration error and still Returns", function()
     local host = asterisk { LCM_OUTBOX = dir, LCM_CALLID = "12345" }
     assert.same({ "not queued invalid", 1 }, { host.vars.LCM_RESULT, host.returned })
-    assert.matches("lcm configuration error", host.verbose[1])
+    assert.matches("^ERROR lcm: call 12345: .* NOT recorded: .*url", only_line(host.log, "ERROR"))
   end)
 
   local function freeswitch(vars, globals)
@@ -111,20 +144,38 @@ describe("host examples against lcm-sim", function()
     assert.equal(2, s:count()) -- the failed attempt and its retry, no get_outcomes
   end)
 
-  it("freeswitch/lcm_outcome.lua queues the outcome when LCM keeps failing, logged once", function()
+  it("freeswitch/lcm_outcome.lua queues the outcome when LCM keeps failing: one WARNING line", function()
     s:fault { status = 503, count = 10 }
     local vars = { lcm_callid = "12345", lcm_account = "5|3|1|0|0|44|1", lcm_agent = "1234", lcm_outcome = "107" }
     local host = freeswitch(vars, { lcm_url = s.url, lcm_outbox = dir })
     assert.equal("queued http", vars.lcm_result)
-    assert.equal(1, errors_logged(host.log, "ERR "))
+    assert.matches("^WARNING lcm: call 12345: outcome 107 %(SUCCESS%) queued in the outbox",
+                   only_line(host.log, "WARNING"))
+    assert.equal(0, errors_logged(host.log, "ERR "))
     assert.equal(1, queued())
+  end)
+
+  it("freeswitch/lcm_outcome.lua reports a refusal as one ERR line with the callid", function()
+    local vars = { lcm_callid = "999", lcm_account = "5|3|1|0|0|44|1", lcm_agent = "1234", lcm_outcome = "107" }
+    local host = freeswitch(vars, { lcm_url = s.url, lcm_outbox = dir })
+    assert.equal("not queued lcm", vars.lcm_result)
+    assert.matches("^ERR lcm: call 999: outcome 107 %(SUCCESS%) NOT recorded: .*WS_Error", only_line(host.log, "ERR"))
+  end)
+
+  it("freeswitch/lcm_outcome.lua names an unknown telephony outcome (not 'call_outcome is required')", function()
+    local vars = { lcm_callid = "12345", lcm_account = "5|3|1|0|0|44|1", lcm_agent = "1234", lcm_outcome = "107",
+                   lcm_telephony = "Hangup" }
+    local host = freeswitch(vars, { lcm_url = s.url, lcm_outbox = dir })
+    assert.equal("not queued invalid", vars.lcm_result)
+    assert.matches("call_outcome 'Hangup' matches no known name %(known: .*DNC", only_line(host.log, "ERR"))
+    assert.equal(0, s:count())
   end)
 
   it("freeswitch/lcm_outcome.lua reports a missing configuration", function()
     local vars = { lcm_callid = "12345" }
     local host = freeswitch(vars, { lcm_outbox = dir })
     assert.equal("not queued invalid", vars.lcm_result)
-    assert.matches("lcm configuration error", host.log[1])
+    assert.matches("^ERR lcm: call 12345: .* NOT recorded: .*url", only_line(host.log, "ERR"))
   end)
 
   it("freeswitch/lcm_outcome.lua runs without a session (luarun) from its arguments", function()

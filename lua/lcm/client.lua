@@ -62,12 +62,19 @@ local function finish(err, subtopic, attempts)
   return nil, err
 end
 
+-- A line about one call's failure: the logger's third argument is the error the call
+-- returns, so a host that logs the returned error itself (with its callid, at its own
+-- level) can leave these lines out, and a failure is logged once.
+function Client:_log_failure(err, message)
+  safe_call(self.logger, "error", message, err)
+end
+
 -- The error of a call that was attempted: counted, judged (err.recorded) and logged.
 function Client:_fail(err, subtopic, attempts, earlier)
   err.subtopic, err.attempts = subtopic, attempts
   set_recorded(err, subtopic, earlier)
   stats.error(err)
-  self:_log("error", tostring(err))
+  self:_log_failure(err, tostring(err))
   return nil, err
 end
 
@@ -178,6 +185,7 @@ function Client:_outbox_port()
       source = self.source,
       replay = function(req) return self:_replay(req) end,
       log = function(...) return self:_log(...) end,
+      log_failure = function(err, message) return self:_log_failure(err, message) end,
       closed = function() return self.closed == true end,
     }
     self.port = port

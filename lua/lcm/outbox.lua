@@ -137,7 +137,7 @@ function M.queue(port, dir, rec, err)
   err.queued = ok and appended == true
   if not err.queued then
     err.outbox_error = why
-    port.log("error", "not queued: %s", tostring(why))
+    port.log_failure(err, "not queued: " .. tostring(why))
   end
   return err.queued
 end

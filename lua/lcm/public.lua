@@ -113,7 +113,8 @@ local lcm = {
 -- @tfield[opt] string proxy an HTTP(S) proxy URL
 -- @tfield[opt="lcm-lua/VERSION"] string user_agent
 -- @tfield[opt=1048576] int max_response_bytes larger answers are refused while they are read
--- @tfield[opt] func logger `function(level, message)`; levels `debug`, `warn`, `error`
+-- @tfield[opt] func logger `function(level, message, err)`; levels `debug`, `warn`, `error`;
+-- `err` is set on the lines about one call's failure: the error that call returns
 -- @tfield[opt] func sleep `function(ms)` used between retries (default: a C sleep), e.g.
 -- `function(ms) session:sleep(ms) end` in FreeSWITCH
 local DEFAULTS = {

@@ -19,7 +19,7 @@ end
 -- Asterisk pbx_lua: channel.NAME:get() / :set(v) on dialplan variables, app.NAME(...)
 -- (host.returned counts the Returns).
 function M.asterisk(vars)
-  local host = { vars = vars, verbose = {} }
+  local host = { vars = vars, verbose = {}, log = {} } -- log: Log(LEVEL,message) as "LEVEL message"
   host.channel = setmetatable({}, { __index = function(_, name)
     return {
       get = function() return vars[name] end,
@@ -29,6 +29,7 @@ function M.asterisk(vars)
   host.app = setmetatable({}, { __index = function(_, name)
     return function(...)
       if name:lower() == "verbose" then host.verbose[#host.verbose + 1] = table.concat({ ... }, ",") end
+      if name:lower() == "log" then host.log[#host.log + 1] = table.concat({ ... }, " ") end
       if name:lower() == "return" then host.returned = (host.returned or 0) + 1 end
     end
   end })
