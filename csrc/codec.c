@@ -60,19 +60,27 @@ int lcm_utf8_valid(const char *str, size_t len)
     return 1;
 }
 
+/* 1 when the value at idx is lua-cjson's null (a NULL light userdata). */
+static int is_json_null(lua_State *L, int idx)
+{
+    return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL;
+}
+
+/* A JSON null counts as absent (a serializer that writes every field sends
+ * "errorType": null in a success): it is skipped, as a missing key would be. */
 int lcm_getfield_ci(lua_State *L, int t, const char *name)
 {
     t = t < 0 && t > LUA_REGISTRYINDEX ? lua_gettop(L) + t + 1 : t;
     lua_pushstring(L, name);
     lua_rawget(L, t);
-    if (!lua_isnil(L, -1))
+    if (!lua_isnil(L, -1) && !is_json_null(L, -1))
         return lua_type(L, -1);
     lua_pop(L, 1);
     lua_pushnil(L);
     while (lua_next(L, t) != 0) {
         size_t len;
         const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
-        if (key != NULL && len == strlen(name) && strncasecmp(key, name, len) == 0) {
+        if (key != NULL && len == strlen(name) && strncasecmp(key, name, len) == 0 && !is_json_null(L, -1)) {
             lua_remove(L, -2);
             return lua_type(L, -1);
         }
@@ -599,13 +607,11 @@ static int codec_answer(lua_State *L)
 }
 
 /* core.field(t, name) -> t[name], else the value of the first string key equal to name
- * ignoring case; nil for cjson.null. The Lua layer reads answers with the same lookup. */
+ * ignoring case; a cjson.null is absent. The Lua layer reads answers with the same lookup. */
 static int codec_field(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     lcm_getfield_ci(L, 1, luaL_checkstring(L, 2));
-    if (lua_type(L, -1) == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == NULL)
-        lua_pushnil(L);
     return 1;
 }
 
@@ -658,6 +664,55 @@ static int codec_utf8_excerpt(lua_State *L)
     return 1;
 }
 
+/* Pushes s as one printable line: a control character (C0, DEL, C1) or a line/paragraph
+ * separator (U+2028/9) becomes an escape (\n, \r, \t, \xHH, \u0085), a byte that is not
+ * valid UTF-8 becomes \xHH. A backslash is kept as it is, so escaping twice changes
+ * nothing: tostring(err) may be given text that was escaped already. For the server's
+ * words in a log line, which must not forge the next one. */
+void lcm_push_printable(lua_State *L, const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str, *end = s + len;
+    char esc[8];
+    size_t n;
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (; s < end; s += n) {
+        unsigned cp = 0;
+        n = utf8_char(s, end);
+        if (n == 1 && *s >= 0x20 && *s != 0x7F) {
+            luaL_addchar(&b, (char)*s);
+            continue;
+        }
+        if (n == 2)
+            cp = ((unsigned)(s[0] & 0x1F) << 6) | (s[1] & 0x3F);
+        else if (n == 3)
+            cp = ((unsigned)(s[0] & 0x0F) << 12) | ((unsigned)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
+        if (n > 1 && !(cp >= 0x80 && cp <= 0x9F) && cp != 0x2028 && cp != 0x2029) {
+            luaL_addlstring(&b, (const char *)s, n);
+            continue;
+        }
+        if (n > 1)
+            snprintf(esc, sizeof esc, "\\u%04X", cp);
+        else if (*s == '\n' || *s == '\r' || *s == '\t')
+            snprintf(esc, sizeof esc, "\\%c", *s == '\n' ? 'n' : *s == '\r' ? 'r' : 't');
+        else
+            snprintf(esc, sizeof esc, "\\x%02X", (unsigned)*s);
+        if (n == 0)
+            n = 1;
+        luaL_addstring(&b, esc);
+    }
+    luaL_pushresult(&b);
+}
+
+/* core.printable(s) -> s as one printable line (see lcm_push_printable). */
+static int codec_printable(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    lcm_push_printable(L, s, len);
+    return 1;
+}
+
 static void call_setting(lua_State *L, const char *name, int value)
 {
     lua_getfield(L, -1, name);
@@ -671,7 +726,8 @@ void lcm_codec_open(lua_State *L)
     static const luaL_Reg fns[] = {{"encode", codec_encode}, {"answer", codec_answer}, {NULL, NULL}};
     static const luaL_Reg plain[] = {
         {"utf8_valid", codec_utf8_valid}, {"utf8_excerpt", codec_utf8_excerpt},
-        {"text_problem", codec_text_problem}, {"field", codec_field}, {NULL, NULL},
+        {"text_problem", codec_text_problem}, {"field", codec_field}, {"printable", codec_printable},
+        {NULL, NULL},
     };
     lua_getglobal(L, "require");
     lua_pushliteral(L, "cjson.safe");

@@ -42,6 +42,9 @@ void lcm_pin(const void *addr);
  * checked with this can be cast to an integer type holding hi without undefined behaviour. */
 lua_Number lcm_checkrange(lua_State *L, int arg, int lo, int hi);
 
+/* Pushes str with its control characters and invalid UTF-8 escaped: one printable line. */
+void lcm_push_printable(lua_State *L, const char *str, size_t len);
+
 /* Pushes t[name], falling back to a case-insensitive match on string keys:
  * the vendor's answers spell the same key several ways (OutComeID, OutcomeId...). */
 int lcm_getfield_ci(lua_State *L, int t, const char *name);
