@@ -194,6 +194,7 @@ describe("against lcm-sim", function()
 
   it("keeps the quoted credential out of the outbox's stored error and dead.log", function()
     local dir = sim.tmpdir()
+    finally(function() os.execute("rm -rf '" .. dir .. "'") end)
     local c = assert(lcm.new { url = s.url, bearer_token = TOKEN, outbox = dir, max_attempts = 1 })
     -- an answer for another call whose callid quotes the token: recorded unknown, queued
     s:fault { status = 200, content_type = "application/json",
@@ -209,7 +210,6 @@ describe("against lcm-sim", function()
     local files = read_all(dir)
     assert.truthy(files[1]:find("Invalid token ***", 1, true), "the dead record keeps its (masked) error")
     assert_no_secret(files, { TOKEN })
-    os.execute("rm -rf '" .. dir .. "'")
   end)
 
   it("keeps the server's CR/LF out of tostring(err) and the logger's lines", function()
