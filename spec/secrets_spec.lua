@@ -98,6 +98,32 @@ describe("redact.masker", function()
   end)
 end)
 
+describe("the client table", function()
+  it("holds no secret a host printing it could show (they live in the masker's closure)", function()
+    local c = assert(lcm.new { url = "http://127.0.0.1:1/", bearer_token = TOKEN, logger = function() end })
+    local d = assert(lcm.new { url = "http://127.0.0.1:1/", username = USER, password = PASSWORD,
+                               headers = { ["X-Tenant"] = "acme" } })
+    local seen = {}
+    local function walk(t)
+      if seen[t] then return end
+      seen[t] = true
+      for k, v in pairs(t) do
+        for _, x in ipairs { k, v } do
+          if type(x) == "string" then
+            assert.is_nil(x:find(TOKEN, 1, true), x)
+            assert.is_nil(x:find(PASSWORD, 1, true), x)
+          elseif type(x) == "table" then
+            walk(x)
+          end
+        end
+      end
+    end
+    walk(c)
+    walk(d)
+    assert.is_true(seen[c] and seen[d])
+  end)
+end)
+
 -- Every string of an error, and its tostring.
 local function strings_of(err)
   local out = { tostring(err) }
