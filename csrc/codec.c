@@ -664,8 +664,9 @@ static int codec_utf8_excerpt(lua_State *L)
     return 1;
 }
 
-/* Pushes s as one printable line: a control character (C0, DEL, C1) or a line/paragraph
- * separator (U+2028/9) becomes an escape (\n, \r, \t, \xHH, \u0085), a byte that is not
+/* Pushes s as one printable line: a control character (C0, DEL, C1), a line/paragraph
+ * separator (U+2028/9) or a bidi override/isolate (U+202A-E, U+2066-9: they reorder what a
+ * log reader sees) becomes an escape (\n, \r, \t, \xHH, \u0085), a byte that is not
  * valid UTF-8 becomes \xHH. A backslash is kept as it is, so escaping twice changes
  * nothing: tostring(err) may be given text that was escaped already. For the server's
  * words in a log line, which must not forge the next one. */
@@ -687,7 +688,8 @@ void lcm_push_printable(lua_State *L, const char *str, size_t len)
             cp = ((unsigned)(s[0] & 0x1F) << 6) | (s[1] & 0x3F);
         else if (n == 3)
             cp = ((unsigned)(s[0] & 0x0F) << 12) | ((unsigned)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
-        if (n > 1 && !(cp >= 0x80 && cp <= 0x9F) && cp != 0x2028 && cp != 0x2029) {
+        if (n > 1 && !(cp >= 0x80 && cp <= 0x9F) && cp != 0x2028 && cp != 0x2029 && !(cp >= 0x202A && cp <= 0x202E) &&
+            !(cp >= 0x2066 && cp <= 0x2069)) {
             luaL_addlstring(&b, (const char *)s, n);
             continue;
         }

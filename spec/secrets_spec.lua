@@ -72,6 +72,7 @@ describe("tostring(err) is one line", function()
     local line = tostring(err)
     assert.equal("lcm: lcm error WS\\r\\nlcm: forged: a\\nb\\tc\\x00d\\x7F (x\\u0085y\\u2028z\\xFF) [S\\n]", line)
     assert.equal("WS\r\nlcm: forged", err.code) -- a program compares what was sent
+    assert.equal("a\\u202Eb\\u2066c", core.printable("a\226\128\174b\226\129\166c")) -- bidi controls
     -- valid UTF-8 and backslashes are kept: escaping twice changes nothing
     assert.equal("é \\n ok", core.printable("é \\n ok"))
     assert.equal(core.printable("a\nb"), core.printable(core.printable("a\nb")))
