@@ -35,7 +35,7 @@ int lcm_error_return(lua_State *L)
     return 2;
 }
 
-/* Appends t[name] when it is a string or a number. Numbers are printed by hand so that
+/* Appends t[name] when it is a string (printable: see lcm_push_printable) or a number. Numbers are printed by hand so that
  * 5.1 ("3") and 5.3+ ("3" for integers) give the same line; only a number inside the range
  * of long long is converted to one (outside it, or NaN, the cast is undefined). */
 static int add_field(lua_State *L, luaL_Buffer *b, int t, const char *name, const char *fmt)
@@ -47,6 +47,12 @@ static int add_field(lua_State *L, luaL_Buffer *b, int t, const char *name, cons
     lua_rawget(L, t);
     type = lua_type(L, -1);
     if (type == LUA_TSTRING) {
+        /* A field may hold the server's words (code, message, detail): escaped, so
+         * tostring(err) stays one line whatever was sent. The field itself is kept. */
+        size_t len;
+        s = lua_tolstring(L, -1, &len);
+        lcm_push_printable(L, s, len);
+        lua_remove(L, -2);
         s = lua_tostring(L, -1);
     } else if (type == LUA_TNUMBER) {
         lua_Number n = lua_tonumber(L, -1);
@@ -115,7 +121,8 @@ static void add_outcome(lua_State *L, luaL_Buffer *b, int t)
     }
 }
 
-/* "lcm: http error HTTP 503: unexpected HTTP status 503 [SetDNC] after 3 attempt(s);
+/* One line, whatever the fields hold (their control characters are escaped):
+ * "lcm: http error HTTP 503: unexpected HTTP status 503 [SetDNC] after 3 attempt(s);
  *  budget exhausted; recorded: unknown; queued" */
 static int error_tostring(lua_State *L)
 {

@@ -402,6 +402,19 @@ local function apply_fault(f, plan)
   else
     out.headers = plan and plan.headers or {}
   end
+  -- null_fields = { "errorType", ... }: the answer as a serializer that writes every field
+  -- sends it, those fields null in its message and in a data object beside it.
+  if f.null_fields and plan then
+    local ok, env = pcall(cjson.decode, out.body)
+    if ok and type(env) == "table" then
+      env.data = type(env.data) == "table" and env.data or {}
+      for _, name in ipairs(f.null_fields) do
+        if type(env.message) == "table" then env.message[name] = cjson.null end
+        env.data[name] = cjson.null
+      end
+      out.body = cjson.encode(env)
+    end
+  end
   if f.retry_after then out.headers[#out.headers + 1] = { "Retry-After", string.format("%d", f.retry_after // 1) } end
   for _, h in ipairs(f.headers or {}) do out.headers[#out.headers + 1] = h end
   return out

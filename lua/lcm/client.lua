@@ -10,6 +10,7 @@ local retry = require "lcm.retry"
 local policy = require "lcm.policy"
 local routes = require "lcm.routes"
 local stats = require "lcm.counters" -- lcm.stats' counting part: its presentation is not loaded
+local redact = require "lcm.redact"
 
 local M = {}
 
@@ -71,6 +72,7 @@ end
 
 -- The error of a call that was attempted: counted, judged (err.recorded) and logged.
 function Client:_fail(err, subtopic, attempts, earlier)
+  redact.error(err, self.mask) -- before the logger, the outbox's error and dead.log see it
   err.subtopic, err.attempts = subtopic, attempts
   set_recorded(err, subtopic, earlier)
   stats.error(err)
@@ -111,6 +113,7 @@ function Client:_send(subtopic, body, key)
       end
       err.retry_after = retry_after
       if err.kind == "http" then err.body = self.body_excerpt(answer) end
+      redact.error(err, self.mask) -- before the retry's log line below
     else
       err = answer
       -- http:perform refuses a closed client before any attempt (kind invalid).
@@ -129,7 +132,7 @@ function Client:_send(subtopic, body, key)
       break
     end
     self:_log("warn", "%s: attempt %d failed (%s), retrying in %d ms",
-              subtopic, attempt, tostring(err.code or err.status or err.kind), wait)
+              subtopic, attempt, core.printable(tostring(err.code or err.status or err.kind)), wait)
     safe_call(self.sleep, wait)
   end
   stats.request(subtopic, attempt, core.monotonic_ms() - started)
@@ -241,25 +244,11 @@ end
 
 -- An http error keeps the start of the answer's body (err.body): a 401 that says "token
 -- expired" is the whole diagnosis. At most BODY_EXCERPT bytes of valid UTF-8, and never a
--- secret: every occurrence of the client's bearer_token, password (and username with a
--- password), also JSON-escaped ("/" as "\/", as lua-cjson writes it), is replaced by "***"
--- in the whole body before it is cut, so no part of one is left at the cut. The secrets stay
--- in this closure, out of the client table a host may print.
+-- secret: the client's secrets are masked (lcm.redact) in the whole body before it is cut,
+-- so no part of one is left at the cut.
 local BODY_EXCERPT = 512
-local function body_excerpter(o)
-  local secrets = {}
-  for _, s in ipairs { o.bearer_token or false, o.password or false, o.password and o.username or false } do
-    if s and s ~= "" then
-      secrets[#secrets + 1] = s
-      if s:find("/", 1, true) then secrets[#secrets + 1] = (s:gsub("/", "\\/")) end
-    end
-  end
-  table.sort(secrets, function(a, b) return #a > #b end) -- a secret inside another goes second
-  for i, s in ipairs(secrets) do secrets[i] = s:gsub("%W", "%%%0") end -- as a plain pattern
-  return function(body)
-    for _, pattern in ipairs(secrets) do body = body:gsub(pattern, "***") end
-    return core.utf8_excerpt(body, BODY_EXCERPT)
-  end
+local function body_excerpter(mask)
+  return function(body) return core.utf8_excerpt(mask(body), BODY_EXCERPT) end
 end
 
 -- An outbox the process cannot use (missing, not a directory, not writable, a file in it
@@ -291,6 +280,7 @@ function M.new(o)
     share = o.share,
   }
   if not http then return nil, err end
+  local mask = redact.masker(o)
   local self = setmetatable({
     url = o.url,
     routes = {}, -- subtopic -> { url = url with {subtopic} replaced, expect = answer's subtopic }
@@ -306,7 +296,8 @@ function M.new(o)
     budget = o.retry_budget and retry.budget(o.retry_budget, o.url) or nil,
     logger = o.logger,
     sleep = o.sleep or core.sleep,
-    body_excerpt = body_excerpter(o),
+    mask = mask, -- a closure: the secrets stay out of the client table a host may print
+    body_excerpt = body_excerpter(mask),
     http = http,
   }, Client)
   if o.insecure then self:_log("warn", "TLS certificate verification is disabled (insecure = true)") end
