@@ -15,6 +15,15 @@
  * the host's own `require "cjson"`, nor its settings ours. */
 #define CJSON_INSTANCE lua_upvalueindex(1)
 
+/* 1 when the value at idx is lua-cjson's null (a NULL light userdata). */
+static int is_json_null(lua_State *L, int idx)
+{
+    return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL;
+}
+
+/* A JSON null counts as absent (a serializer that writes every field sends "errorType":
+ * null in a success): it is skipped as a missing key would be, so a null under one
+ * spelling does not hide a value under another. */
 int lcm_getfield_ci_at(lua_State *L, int t, int k)
 {
     size_t want;
@@ -24,29 +33,21 @@ int lcm_getfield_ci_at(lua_State *L, int t, int k)
     name = lua_tolstring(L, k, &want);
     lua_pushvalue(L, k);
     lua_rawget(L, t);
-    if (lua_isnil(L, -1)) {
-        int found = 0;
-        lua_pop(L, 1);
-        lua_pushnil(L);
-        while (!found && lua_next(L, t) != 0) {
-            size_t len;
-            const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
-            found = key != NULL && len == want && strncasecmp(key, name, len) == 0;
-            if (found)
-                lua_remove(L, -2);
-            else
-                lua_pop(L, 1);
+    if (!lua_isnil(L, -1) && !is_json_null(L, -1))
+        return lua_type(L, -1);
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    while (lua_next(L, t) != 0) {
+        size_t len;
+        const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
+        if (key != NULL && len == want && strncasecmp(key, name, len) == 0 && !is_json_null(L, -1)) {
+            lua_remove(L, -2);
+            return lua_type(L, -1);
         }
-        if (!found)
-            lua_pushnil(L);
-    }
-    /* JSON null (lua-cjson's null, a NULL light userdata) is an absent field: a serializer
-     * that writes every field ("errorType": null) says nothing by it. */
-    if (lua_type(L, -1) == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == NULL) {
         lua_pop(L, 1);
-        lua_pushnil(L);
     }
-    return lua_type(L, -1);
+    lua_pushnil(L);
+    return LUA_TNIL;
 }
 
 int lcm_getfield_ci(lua_State *L, int t, const char *name)

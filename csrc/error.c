@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "lcm.h"
+#include "utf8.h"
 #include "error.h"
 
 #define LCM_ERROR_MT "lcm.error"
@@ -35,8 +36,8 @@ int lcm_error_return(lua_State *L)
     return 2;
 }
 
-/* Appends t[name] when it is a string (printable: see lcm_push_printable) or a number. Numbers are printed by hand so that
- * 5.1 ("3") and 5.3+ ("3" for integers) give the same line; only a number inside the range
+/* Appends t[name] when it is a string (made printable: see lcm_push_printable) or a number.
+ * Numbers are printed by hand so that 5.1 ("3") and 5.3+ ("3" for integers) give the same line; only a number inside the range
  * of long long is converted to one (outside it, or NaN, the cast is undefined). */
 static int add_field(lua_State *L, luaL_Buffer *b, int t, const char *name, const char *fmt)
 {

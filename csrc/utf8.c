@@ -1,5 +1,6 @@
 /* Text: the UTF-8 validator and the one check of text lcm sends (C's request writer and
  * the Lua layer's checks use it), and the excerpt of a server's text for a log line. */
+#include <stdio.h>
 #include <string.h>
 
 #include "lcm.h"
@@ -114,11 +115,62 @@ static int codec_utf8_excerpt(lua_State *L)
     return 1;
 }
 
+/* Pushes s as one printable line: a control character (C0, DEL, C1), a line/paragraph
+ * separator (U+2028/9) or a bidi override/isolate (U+202A-E, U+2066-9: they reorder what a
+ * log reader sees) becomes an escape (\n, \r, \t, \xHH, \u0085), a byte that is not
+ * valid UTF-8 becomes \xHH. A backslash is kept as it is, so escaping twice changes
+ * nothing: tostring(err) may be given text that was escaped already. For the server's
+ * words in a log line, which must not forge the next one. */
+void lcm_push_printable(lua_State *L, const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str, *end = s + len;
+    char esc[8];
+    size_t n;
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (; s < end; s += n) {
+        unsigned cp = 0;
+        n = utf8_char(s, end);
+        if (n == 1 && *s >= 0x20 && *s != 0x7F) {
+            luaL_addchar(&b, (char)*s);
+            continue;
+        }
+        if (n == 2)
+            cp = ((unsigned)(s[0] & 0x1F) << 6) | (s[1] & 0x3F);
+        else if (n == 3)
+            cp = ((unsigned)(s[0] & 0x0F) << 12) | ((unsigned)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
+        if (n > 1 && !(cp >= 0x80 && cp <= 0x9F) && cp != 0x2028 && cp != 0x2029 && !(cp >= 0x202A && cp <= 0x202E) &&
+            !(cp >= 0x2066 && cp <= 0x2069)) {
+            luaL_addlstring(&b, (const char *)s, n);
+            continue;
+        }
+        if (n > 1)
+            snprintf(esc, sizeof esc, "\\u%04X", cp);
+        else if (*s == '\n' || *s == '\r' || *s == '\t')
+            snprintf(esc, sizeof esc, "\\%c", *s == '\n' ? 'n' : *s == '\r' ? 'r' : 't');
+        else
+            snprintf(esc, sizeof esc, "\\x%02X", (unsigned)*s);
+        if (n == 0)
+            n = 1;
+        luaL_addstring(&b, esc);
+    }
+    luaL_pushresult(&b);
+}
+
+/* core.printable(s) -> s as one printable line (see lcm_push_printable). */
+static int codec_printable(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    lcm_push_printable(L, s, len);
+    return 1;
+}
+
 void lcm_utf8_open(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"utf8_valid", codec_utf8_valid}, {"utf8_excerpt", codec_utf8_excerpt},
-        {"text_problem", codec_text_problem}, {NULL, NULL},
+        {"text_problem", codec_text_problem}, {"printable", codec_printable}, {NULL, NULL},
     };
     luaL_setfuncs(L, fns, 0);
     lua_pushinteger(L, MAX_STRING);
