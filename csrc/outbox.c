@@ -329,10 +329,13 @@ static int parse_record(const char *buf, size_t len, size_t pos, const char **pa
     return (*payload)[n] == '\n' && crc32_z(0L, (const Bytef *)*payload, n) == crc;
 }
 
-/* core.outbox_read(path) -> { payload, ... }, damaged_count, torn | nil, message, errno name
+/* core.outbox_read(path) -> { payload, ... }, damaged_count, torn, { damaged bytes, ... }
+ *   | nil, message, errno name
  * A missing file is an empty outbox. A damaged record is counted and skipped up to the
- * next record header. A record cut short by the end of the file, with none after it, is
- * torn: a writer was killed while appending it, and its caller never saw queued = true. */
+ * next record header; its bytes are returned too, so that a flush keeps them aside
+ * (damaged.log) instead of dropping what may still be read of an outcome. A record cut
+ * short by the end of the file, with none after it, is torn: a writer was killed while
+ * appending it, and its caller never saw queued = true. */
 static int outbox_read(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -348,12 +351,14 @@ static int outbox_read(lua_State *L)
         lua_newtable(L);
         lua_pushinteger(L, 0);
         lua_pushboolean(L, 0);
-        return 3;
+        lua_newtable(L);
+        return 4;
     }
     err = slurp(fd, &box->data, &len);
     close(fd);
     if (err != 0)
         return fail(L, "cannot read", path, err);
+    lua_newtable(L); /* the damaged bytes, below the records */
     lua_newtable(L);
     while (pos < len) {
         const char *payload = NULL;
@@ -371,13 +376,16 @@ static int outbox_read(lua_State *L)
             break;
         }
         corrupt++;
+        lua_pushlstring(L, box->data + pos, next - pos); /* the box frees data if this raises */
+        lua_rawseti(L, -3, corrupt);
         pos = next;
     }
     free(box->data);
     box->data = NULL;
     lua_pushinteger(L, corrupt);
     lua_pushboolean(L, torn);
-    return 3;
+    lua_pushvalue(L, -4);
+    return 4;
 }
 
 /* Copies len bytes of `from` to the end of `to` (locked by the caller through outbox.log),

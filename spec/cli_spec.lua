@@ -594,3 +594,58 @@ print(tostring(err.queued), tostring(err.outbox_error))]], "http://127.0.0.1:" .
     assert.equal(1, rc, out) -- WARNING: queued, and usable
   end)
 end)
+
+-- Review finding: a damaged record (a byte changed on disk) was deleted by the flush, and
+-- status then said "0 damaged" and exited 0: the callid, outcome and key still readable in
+-- it were gone. Now the flush keeps the damaged bytes in damaged.log, every later flush
+-- keeps them, status stays CRITICAL and list shows what can still be read.
+describe("lcm command and a damaged outbox record", function()
+  local s, url, dir
+  setup(function()
+    s = sim.start { fixtures = { any_callid = true } }
+    url = "--url '" .. s.url .. "'"
+  end)
+  teardown(function() s:stop() end)
+  before_each(function()
+    s:reset()
+    dir = sim.tmpdir()
+  end)
+  after_each(function() os.execute("rm -rf " .. dir) end)
+
+  it("is kept aside by the flush, listed with what can be read, and keeps status CRITICAL", function()
+    local down = " --url http://127.0.0.1:" .. sim.closed_port() .. "/"
+    for i = 1, 3 do
+      local _, err, rc = lcm_cmd("dnc 1000" .. i .. " --account-number A" .. i .. " --business-outcome 107" ..
+                                 " --agent-comments comment-number-" .. i .. " --outbox " .. dir .. down)
+      assert.equal(1, rc, err) -- queued
+    end
+    -- one byte of the second record's comment changes on disk
+    local log = sim.read(dir .. "/outbox.log")
+    local at = assert(log:find("comment-number-2", 1, true))
+    sim.write(dir .. "/outbox.log", log:sub(1, at - 1) .. "K" .. log:sub(at + 1))
+    local out, _, rc = lcm_cmd("outbox flush " .. dir .. " " .. url)
+    assert.equal(4, rc, out)
+    assert.equal("sent 2, failed 0 (see dead.log), remaining 0, damaged 1\n", out)
+    local sent = {}
+    for _, set in ipairs(s:sets()) do sent[#sent + 1] = set.data.callid end
+    assert.same({ "10001", "10003" }, sent)
+    local kept = sim.read(dir .. "/damaged.log")
+    assert.truthy(kept and kept:find("10002", 1, true), "the damaged bytes are kept")
+    out, _, rc = lcm_cmd("outbox status " .. dir)
+    assert.equal(2, rc, out)
+    assert.matches("0 queued, 0 dead, 1 damaged", out)
+    out, _, rc = lcm_cmd("outbox list " .. dir)
+    assert.equal(0, rc, out)
+    assert.matches("damaged .*SetDNC  call s:10002  key %x+%-", out)
+    assert.matches("bytes: .*Komment%-number%-2", out)
+    -- a later flush keeps them; status stays CRITICAL until someone removes the file
+    out, _, rc = lcm_cmd("outbox flush " .. dir .. " " .. url)
+    assert.equal(0, rc, out)
+    assert.equal(kept, sim.read(dir .. "/damaged.log"))
+    _, _, rc = lcm_cmd("outbox status " .. dir)
+    assert.equal(2, rc)
+    os.remove(dir .. "/damaged.log")
+    _, _, rc = lcm_cmd("outbox status " .. dir)
+    assert.equal(0, rc)
+  end)
+end)

@@ -172,3 +172,41 @@ describe("a torn record", function()
     end
   end)
 end)
+
+-- A byte changed anywhere in a middle record (a bad sector, an editor): its neighbours are
+-- delivered once, and its bytes are kept in damaged.log by the flush, never dropped.
+describe("a damaged middle record", function()
+  local t = helper.fixture()
+
+  it("is kept aside whatever byte changed, its neighbours delivered once", function()
+    local checked = 0
+    for at = 1, 400, 13 do
+      t.sim:reset()
+      os.execute("rm -rf " .. t.dir .. " && mkdir -p " .. t.dir)
+      local down = assert(lcm.new { url = down_url(), outbox = t.dir, max_attempts = 1 })
+      for i = 1, 3 do
+        local _, err = down:set_outcome(seed.set_args { agent_comments = "record " .. i })
+        assert.is_true(err.queued)
+      end
+      local records = assert(core.outbox_read(t.dir .. "/outbox.log"))
+      local first = #framed(records[1])
+      local second = #framed(records[2])
+      if at <= second then
+        local log = sim.read(t.dir .. "/outbox.log")
+        local pos = first + at
+        local flipped = string.char((log:byte(pos) + 1) % 256)
+        sim.write(t.dir .. "/outbox.log", log:sub(1, pos - 1) .. flipped .. log:sub(pos + 1))
+        local up = assert(lcm.new { url = t.sim.url, outbox = t.dir })
+        local counts = assert(up:flush_outbox())
+        local sent = {}
+        for _, o in ipairs(t.sim:outcomes()) do sent[#sent + 1] = o.AgentComments end
+        assert.same({ "record 1", "record 3" }, sent, "byte " .. at)
+        assert.same({ 2, 1 }, { counts.sent, counts.corrupt }, "byte " .. at)
+        local kept = assert(core.outbox_read(t.dir .. "/damaged.log"))
+        assert.equal(1, #kept, "byte " .. at)
+        checked = checked + 1
+      end
+    end
+    assert.is_true(checked > 10, checked .. " offsets")
+  end)
+end)

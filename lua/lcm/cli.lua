@@ -506,6 +506,10 @@ OUTBOX.status = {
     local oldest = counts.oldest_queued_at and (" (oldest " .. when(counts.oldest_queued_at) .. ")") or ""
     local text = { string.format("%s: %d queued%s, %d dead, %d damaged", dir, counts.queued, oldest, counts.dead,
                                  counts.damaged) }
+    if #st.kept > 0 then
+      text[#text + 1] = #st.kept .. " damaged record(s) kept in damaged.log: lcm outbox list shows what can be " ..
+                        "read; remove the file once they are handled"
+    end
     -- A directory the host cannot queue in is CRITICAL whatever it holds: its Sets are sent,
     -- but one whose outcome is unknown is lost to the outbox (lcm.client, _check_outbox).
     local usable, why = core.outbox_check(dir)
@@ -526,9 +530,26 @@ OUTBOX.list = {
     local text, data = {}, { queued = {}, dead = {}, damaged = st.damaged }
     for _, r in ipairs(st.queued) do data.queued[#data.queued + 1] = record_text(text, "queued", r) end
     for _, r in ipairs(st.dead) do data.dead[#data.dead + 1] = record_text(text, "dead", r) end
-    if st.damaged > 0 then text[#text + 1] = st.damaged .. " damaged record(s) cannot be read" end
+    -- Damaged bytes a flush kept aside (damaged.log): what can still be read of them, the
+    -- bytes escaped into one line each (they are not a record: anything may be there).
+    data.kept = {}
+    for _, r in ipairs(st.kept) do
+      local raw = type(r.raw) == "string" and r.raw or ""
+      local readable = {}
+      for _, name in ipairs { "subtopic", "key", "callid", "queued_at" } do
+        readable[name] = raw:match("\t" .. name .. "=([^\t\n]*)")
+      end
+      text[#text + 1] = string.format("damaged %s  %s  call %s  key %s", when(r.dead_at),
+                                      core.printable(readable.subtopic or "?"), core.printable(readable.callid or "?"),
+                                      core.printable(readable.key or "?"))
+      text[#text + 1] = "       bytes: " .. core.printable(raw)
+      data.kept[#data.kept + 1] = { dead_at = r.dead_at, subtopic = readable.subtopic, callid = readable.callid,
+                                    key = readable.key, bytes = raw }
+    end
+    local unread = st.damaged - #st.kept
+    if unread > 0 then text[#text + 1] = unread .. " damaged record(s) not yet kept aside (lcm outbox flush does)" end
     if #text == 0 then text[1] = dir .. ": empty" end
-    data.queued, data.dead = list(data.queued), list(data.dead)
+    data.queued, data.dead, data.kept = list(data.queued), list(data.dead), list(data.kept)
     return { code = OK, text = text, data = data }
   end,
 }
