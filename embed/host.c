@@ -121,14 +121,16 @@ static int host_sleep(lua_State *L)
 }
 
 /* The host's log (Log() in Asterisk, freeswitch.consoleLog): one line "log LEVEL message"
- * on stderr, so the spec sees what an admin's log would (fprintf locks the stream). */
+ * on stdout, so the spec sees what an admin's log would. stdout, like the results: one FILE
+ * whose lock keeps each line whole (on stderr, unbuffered, a line could land between two
+ * chunks of a result line that stdout's buffer flushed). */
 static int host_log(lua_State *L)
 {
     size_t len;
     const char *level = luaL_optstring(L, 1, "?"), *message = luaL_optlstring(L, 2, "", &len);
     while (len > 0 && message[len - 1] == '\n')
         len--;
-    fprintf(stderr, "log %s %.*s\n", level, (int)len, message);
+    fprintf(stdout, "log %s %.*s\n", level, (int)len, message);
     return 0;
 }
 
