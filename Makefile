@@ -225,12 +225,20 @@ $(FUZZ): fuzz/answer_fuzz.c $(CORE_SRC) $(CORE_HDR) $(BUILD)/curl_codes.h VERSIO
 	    $(call pc,--cflags,libcurl) -o $@ fuzz/answer_fuzz.c $(CORE_SRC) \
 	    $(call pc,--libs,lua5.4) $(call pc,--libs,libcurl) -lz -ldl -pthread
 
-# The seeds stay as they are; what libFuzzer finds goes to a scratch corpus.
+# The outbox's record reader alone (csrc/record.c: pure, no Lua).
+FUZZ_RECORD := build/fuzz-record
+$(FUZZ_RECORD): fuzz/record_fuzz.c csrc/record.c csrc/record.h Makefile
+	@mkdir -p $(@D)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc -o $@ fuzz/record_fuzz.c csrc/record.c -lz
+
+# The seeds stay as they are; what libFuzzer finds goes to a scratch corpus. Each target
+# runs FUZZ_SECONDS.
 fuzz: deps
 	@sh tools/deps.sh --checks
-	@$(MAKE) --no-print-directory $(FUZZ)
-	@mkdir -p build/fuzz-corpus
+	@$(MAKE) --no-print-directory $(FUZZ) $(FUZZ_RECORD)
+	@mkdir -p build/fuzz-corpus build/fuzz-record-corpus
 	$(FUZZ) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz-corpus fuzz/corpus
+	$(FUZZ_RECORD) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz-record-corpus
 
 # The benchmark (bench/bench.lua): nginx as the fixed-response server, the raw libcurl
 # floor and the lcm rows measured in one run. Not a test: it prints a table.
@@ -291,7 +299,8 @@ lint: check-version
 	luacheck --no-color lua spec examples sim bench bin .luacheckrc .busted
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	    --std=c99 --inline-suppr -Icsrc csrc sim/lcm_sim.c fuzz/answer_fuzz.c embed/host.c embed/loader.c \
-	    bench/bench_host.c bench/cg_host.c tools/no_getrandom.c spec/helpers/alloc_host.c spec/helpers/fork_host.c
+	    bench/bench_host.c bench/cg_host.c tools/no_getrandom.c spec/helpers/alloc_host.c spec/helpers/fork_host.c \
+	    fuzz/record_fuzz.c
 
 # The version is written once, in VERSION; the rockspec is generated from its template
 # and committed (luarocks needs a file), and this check keeps the two from drifting, and

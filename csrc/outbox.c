@@ -2,10 +2,9 @@
  *
  * A directory holds outbox.log (appended by a Set that may still have to reach LCM),
  * outbox.flushing (the batch a flush is replaying), dead.log (records that failed for
- * good) and flush.lock (one flush at a time). A record is
- *     "LCM1 <payload length> <crc32 of payload, 8 hex digits>\n" <payload> "\n"
- * so a torn record (a writer killed mid-append) or a damaged one is detected, never
- * replayed as garbage. What the payload holds is lua/lcm/outbox.lua's business.
+ * good), damaged.log (damaged bytes a flush kept aside) and flush.lock (one flush at a
+ * time). How a record is framed and read back is csrc/record.c's (pure, and fuzzed); what
+ * the payload holds is lua/lcm/outbox.lua's business.
  *
  * Nothing a caller was told is queued may be lost:
  * - appends take an exclusive flock on the file (waiting at most LOCK_WAIT_MS) and fsync
@@ -29,16 +28,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <zlib.h>
-
 #include "lcm.h"
 #include "module.h"
+#include "record.h"
 
 #define LCM_BOX_MT "lcm.outbox_buffer"
-#define MAGIC "LCM1 "
-#define MAGIC_LEN 5
-#define MAX_DIGITS 10 /* payload length: below 10^10 */
-#define MAX_HEADER (MAGIC_LEN + MAX_DIGITS + 1 + 8 + 1)
+#define MAX_HEADER LCM_RECORD_MAX_HEADER
 #define MAX_PATH 4096
 #define COPY_CHUNK (64 * 1024)
 /* How long an append or a take waits for another process's lock on outbox.log before it
@@ -179,18 +174,6 @@ static int fail(lua_State *L, const char *what, const char *path, int err)
     return 3;
 }
 
-/* Writes the record of payload s[0..n) at out, which has room for n + MAX_HEADER + 1 bytes;
- * returns its length. Records are framed into malloc'd memory before a file is opened, so
- * that the file operations that follow need no Lua call. */
-static size_t frame(char *out, const char *s, size_t n)
-{
-    uLong crc = crc32_z(0L, (const Bytef *)s, n);
-    size_t off = (size_t)snprintf(out, MAX_HEADER + 1, MAGIC "%lu %08lx\n", (unsigned long)n, (unsigned long)crc);
-    memcpy(out + off, s, n);
-    out[off + n] = '\n';
-    return off + n + 1;
-}
-
 /* core.outbox_append(dir, file, payload) -> true | nil, message, errno name */
 static int outbox_append(lua_State *L)
 {
@@ -206,7 +189,7 @@ static int outbox_append(lua_State *L)
         return fail(L, "path too long:", dir, ENAMETOOLONG);
     if ((buf = malloc(lua_rawlen(L, 3) + MAX_HEADER + 1)) == NULL)
         return fail(L, "cannot frame a record for", path, ENOMEM);
-    len = frame(buf, lua_tostring(L, 3), lua_rawlen(L, 3));
+    len = lcm_record_frame(buf, lua_tostring(L, 3), lua_rawlen(L, 3));
     fd = open_owned(dir, path, O_RDWR | O_APPEND);
     if (fd < 0) {
         err = errno;
@@ -265,70 +248,6 @@ static int slurp(int fd, char **out, size_t *len)
     return 0;
 }
 
-/* The offset of the next line starting a record after `from`, or len. */
-static size_t next_header(const char *buf, size_t len, size_t from)
-{
-    const char *p = buf + from;
-    while (p < buf + len && (p = memchr(p, '\n', (size_t)(buf + len - p))) != NULL) {
-        if ((size_t)(buf + len - (p + 1)) >= MAGIC_LEN && memcmp(p + 1, MAGIC, MAGIC_LEN) == 0)
-            return (size_t)(p + 1 - buf);
-        p++;
-    }
-    return len;
-}
-
-/* Reads "<digits> <8 hex>\n" at p (avail bytes). 1 when well-formed (sets n, crc and the
- * header's end); 0 when malformed; -1 when the bytes run out before it could be told. */
-static int parse_header(const char *p, size_t avail, unsigned long *n, unsigned long *crc, size_t *used)
-{
-    size_t i = 0, digits = 0, hex = 0;
-    *n = 0;
-    *crc = 0;
-    for (; i < avail && p[i] >= '0' && p[i] <= '9' && digits < MAX_DIGITS; i++, digits++)
-        *n = *n * 10 + (unsigned long)(p[i] - '0');
-    if (i == avail)
-        return -1;
-    if (digits == 0 || p[i++] != ' ')
-        return 0;
-    for (; i < avail && hex < 8; i++, hex++) {
-        char c = p[i];
-        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (v < 0)
-            return 0;
-        *crc = *crc * 16 + (unsigned long)v;
-    }
-    if (i == avail)
-        return -1;
-    if (p[i++] != '\n')
-        return 0;
-    *used = i;
-    return 1;
-}
-
-/* Parses the record at pos: 1 and its payload when whole and intact; 0 when damaged;
- * -1 when it runs past the end of the file (torn, if no record follows it). */
-static int parse_record(const char *buf, size_t len, size_t pos, const char **payload, size_t *plen,
-                        size_t *next)
-{
-    size_t avail = len - pos, used = 0;
-    unsigned long n, crc;
-    int r;
-    if (memcmp(buf + pos, MAGIC, avail < MAGIC_LEN ? avail : MAGIC_LEN) != 0)
-        return 0;
-    if (avail <= MAGIC_LEN)
-        return -1;
-    r = parse_header(buf + pos + MAGIC_LEN, avail - MAGIC_LEN, &n, &crc, &used);
-    if (r != 1)
-        return r;
-    used += MAGIC_LEN;
-    if (n + 1 > avail - used)
-        return -1;
-    *payload = buf + pos + used;
-    *plen = n;
-    *next = pos + used + n + 1;
-    return (*payload)[n] == '\n' && crc32_z(0L, (const Bytef *)*payload, n) == crc;
-}
-
 /* core.outbox_read(path) -> { payload, ... }, damaged_count, torn, { damaged bytes, ... }
  *   | nil, message, errno name
  * A missing file is an empty outbox. A damaged record is counted and skipped up to the
@@ -363,14 +282,14 @@ static int outbox_read(lua_State *L)
     while (pos < len) {
         const char *payload = NULL;
         size_t plen = 0, next = len;
-        int r = parse_record(box->data, len, pos, &payload, &plen, &next);
+        int r = lcm_record_parse(box->data, len, pos, &payload, &plen, &next);
         if (r == 1) {
             lua_pushlstring(L, payload, plen);
             lua_rawseti(L, -2, ++n);
             pos = next;
             continue;
         }
-        next = next_header(box->data, len, pos);
+        next = lcm_record_resume(box->data, len, pos, next);
         if (r == -1 && next == len) {
             torn = 1;
             break;
@@ -497,7 +416,7 @@ static int outbox_replace(lua_State *L)
         return fail(L, "cannot frame records for", flushing, ENOMEM);
     for (i = 1, len = 0; i <= n; i++) { /* rawgeti of a string neither allocates nor raises */
         lua_rawgeti(L, 2, i);
-        len += frame(buf + len, lua_tostring(L, -1), lua_rawlen(L, -1));
+        len += lcm_record_frame(buf + len, lua_tostring(L, -1), lua_rawlen(L, -1));
         lua_pop(L, 1);
     }
     fd = open_owned(dir, tmp, O_WRONLY | O_TRUNC);

@@ -180,7 +180,9 @@ describe("a damaged middle record", function()
 
   it("is kept aside whatever byte changed, its neighbours delivered once", function()
     local checked = 0
-    for at = 1, 400, 13 do
+    local offsets = { 6, 7, -1 } -- its length's digits, and (-1) its final newline
+    for at = 1, 400, 13 do offsets[#offsets + 1] = at end
+    for _, at in ipairs(offsets) do
       t.sim:reset()
       os.execute("rm -rf " .. t.dir .. " && mkdir -p " .. t.dir)
       local down = assert(lcm.new { url = down_url(), outbox = t.dir, max_attempts = 1 })
@@ -191,6 +193,7 @@ describe("a damaged middle record", function()
       local records = assert(core.outbox_read(t.dir .. "/outbox.log"))
       local first = #framed(records[1])
       local second = #framed(records[2])
+      if at == -1 then at = second end
       if at <= second then
         local log = sim.read(t.dir .. "/outbox.log")
         local pos = first + at
