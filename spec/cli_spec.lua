@@ -154,6 +154,26 @@ describe("lcm command", function()
       assert.matches("1 queued", out)
       os.execute("rm -rf " .. dir)
     end)
+
+    -- Issue 16 item 4: the name DNC was resolved by a Get to LCM, which fails in the
+    -- outage the outbox is for, so nothing was queued (exit 2).
+    it("queues --call-outcome DNC while LCM is down (a standard name needs no Get); it replays", function()
+      local dir = sim.tmpdir()
+      local _, err, rc = lcm_cmd(ARGS:gsub("%-%-call%-outcome 5", "--call-outcome dnc") ..
+                                 " --outcome 107 --outbox " .. dir .. " --url http://127.0.0.1:" ..
+                                 sim.closed_port() .. "/")
+      assert.equal(1, rc, err)
+      assert.matches("%[queued in the outbox: lcm outbox flush%]", err)
+      assert.equal(0, s:count())
+      local out
+      out, err, rc = lcm_cmd("outbox flush " .. dir .. " " .. url)
+      assert.equal(0, rc, out .. err)
+      local o = s:outcomes()
+      assert.equal(1, #o)
+      assert.same({ "12345", 107, 5 }, { o[1].callid, o[1].BusinessOutcome, o[1].CallOutcome })
+      assert.equal(1, s:count()) -- the Set alone: no GetCallOutCome to resolve DNC
+      os.execute("rm -rf " .. dir)
+    end)
   end)
 
   describe("dnc and callback", function()

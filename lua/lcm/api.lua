@@ -117,6 +117,12 @@ end
 local function call_outcome_names() return require("lcm").CALL_OUTCOME end
 
 local telephony = id_or_name("call_outcomes", "get_call_outcomes", call_outcome_names)
+
+-- The ID of a standard telephony outcome name (lcm.CALL_OUTCOME, matched as the typed
+-- calls match it), or nil: the lcm command resolves these without asking LCM.
+function M.standard_call_outcome(name)
+  return call_outcome_names()[upper_name(name)]
+end
 local business = id_or_name("business_outcomes", "get_business_outcomes or get_outcomes", nil)
 
 local function call_type(f, v)

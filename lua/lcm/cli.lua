@@ -5,6 +5,7 @@
 -- README ("The lcm command").
 local lcm = require "lcm"
 local core = require "lcm.core"
+local api = require "lcm.api"
 local config = require "lcm.config"
 local outbox = require "lcm.outbox"
 local suggest = require "lcm.suggest"
@@ -234,9 +235,15 @@ end
 
 -- --outcome NAME and --call-outcome NAME: the ID of the record of that description in
 -- the call's own list (fetch(): get_outcomes, get_call_outcomes; the library's
--- list:find), so a tenant's own names work. An ID goes through as it is.
-local function by_name(v, fetch, field, what)
+-- list:find), so a tenant's own names work. An ID goes through as it is. A standard
+-- name (`standard`, e.g. lcm.CALL_OUTCOME's DNC) needs no round trip, as in the library's
+-- typed calls without `call_outcomes`: a Set must not depend on a Get, or an outage
+-- would keep `lcm set --call-outcome DNC` from being queued (issue 16 item 4). A tenant
+-- whose IDs differ from the standard ones gives the ID.
+local function by_name(v, fetch, field, what, standard)
   if v == nil or v:match("^%d+$") then return v end
+  local known = standard and standard(v)
+  if known ~= nil then return known end
   local records, err = fetch()
   if not records then return nil, err end
   local rec = records:find(v)
@@ -267,7 +274,8 @@ COMMANDS.set = {
                                            "business outcome for a " .. call_type .. " call")
     if not err then
       fields.call_outcome, err = by_name(fields.call_outcome, function() return c:get_call_outcomes(callid) end,
-                                         "call_outcome", "telephony outcome for call " .. callid)
+                                         "call_outcome", "telephony outcome for call " .. callid,
+                                         api.standard_call_outcome)
     end
     if err then
       c:close()
