@@ -176,6 +176,32 @@ describe("lcm command", function()
     end)
   end)
 
+  -- Issue 16 item 8: libcurl took http_proxy/ALL_PROXY from the environment when no proxy
+  -- option was given, so the request (and its bearer token) went to that host. A second
+  -- lcm-sim stands for the proxy: it records whatever reaches it.
+  describe("proxy", function()
+    local proxy
+    setup(function() proxy = sim.start() end)
+    teardown(function() proxy:stop() end)
+    before_each(function() proxy:reset() end)
+
+    it("ignores http_proxy and ALL_PROXY in the environment; uses --proxy, shown by ping and --verbose", function()
+      local env = "env http_proxy='" .. proxy.url .. "' ALL_PROXY='" .. proxy.url .. "' no_proxy= "
+      local out, err, rc = lcm_cmd("ping --verbose " .. url, env)
+      assert.equal(0, rc, out .. err)
+      assert.equal(0, proxy:count())
+      assert.equal(1, s:count())
+      assert.matches("lcm: %[info%] proxy: none", err)
+      local proxy_url = proxy.url:gsub("^http://", "http://user:secret@")
+      out, err = lcm_cmd("ping --verbose --proxy '" .. proxy_url .. "' " .. url, env)
+      assert.is_true(proxy:count() >= 1, out .. err)
+      assert.equal(1, s:count())
+      assert.matches("lcm: %[info%] proxy: http://%*%*%*@127%.0%.0%.1", err)
+      assert.matches("^LCM %u+ %- .* via proxy http://%*%*%*@127%.0%.0%.1:%d+", out)
+      assert.not_matches("secret", out .. err)
+    end)
+  end)
+
   describe("dnc and callback", function()
     it("set_dnc with --field-name as field_name, true/false as booleans", function()
       local out, err, rc = lcm_cmd("dnc 12345 --account-number '5|3|1|0|0|44|1' --business-outcome 107" ..
@@ -317,7 +343,7 @@ describe("lcm command", function()
       assert.matches("timeout_ms must be a number from 1 to 86400000", err, 1, true)
       _, err, rc = lcm_cmd("ping --verbose " .. url)
       assert.equal(0, rc)
-      assert.matches("^lcm: %[error%] .*%(Callid is empty%) %[GetCallOutCome%]", err)
+      assert.matches("^lcm: %[info%] proxy: none[^\n]*\nlcm: %[error%] .*%(Callid is empty%) %[GetCallOutCome%]", err)
       assert.equal(1, s:count())
     end)
   end)

@@ -40,6 +40,7 @@ local GLOBAL = {
   { "config", "FILE", "a config file: a Lua table of lcm.new options (default " .. config.FILE .. ")" },
   { "source", "NAME", "the envelope's source", option = "source" },
   { "ca-file", "FILE", "the CAs to trust, PEM", option = "ca_file" },
+  { "proxy", "URL", "the HTTP(S) proxy; the environment's http_proxy... are never used", option = "proxy" },
   { "outbox", "DIR", "queue Sets that fail with a retryable error there", option = "outbox" },
   { "timeout", "MS", "milliseconds for one attempt (timeout_ms)", option = "timeout_ms", number = true },
   { "json", nil, "print one JSON value (the result, or {\"error\": {...}})" },
@@ -113,6 +114,13 @@ local function flag_options(flags)
   return opts
 end
 
+-- The proxy a client uses, for --verbose and ping: the option alone (the environment's
+-- proxy variables are ignored, csrc/http.c), its user:password@ masked.
+local function proxy_label(proxy)
+  if type(proxy) ~= "string" then return "none (proxy option unset; http_proxy... are ignored)" end
+  return (proxy:gsub("^(%a[%w+.-]*://)[^/@]*@", "%1***@"))
+end
+
 -- A client from the config file, the environment and the flags; `extra`: options the
 -- subcommand imposes. Returns the client, or nil and an error (usage or invalid).
 local function client(ctx, extra)
@@ -127,8 +135,11 @@ local function client(ctx, extra)
   for k, v in pairs(extra or {}) do opts[k] = v end
   if ctx.flags.verbose then
     opts.logger = function(level, message) io.stderr:write("lcm: [", level, "] ", message, "\n") end
+    opts.logger("info", "proxy: " .. proxy_label(opts.proxy))
   end
-  return lcm.new(opts)
+  local c
+  c, err = lcm.new(opts)
+  return c, err, opts
 end
 
 -- An error's plain fields, for --json.
@@ -376,7 +387,7 @@ COMMANDS.ping = {
     local warning, critical = tonumber(ctx.flags.warning or 1000), tonumber(ctx.flags.critical or math.huge)
     if not warning or not critical then return failed(usage_error("--warning and --critical take milliseconds")) end
     -- One attempt: a monitoring check reports what a single request sees.
-    local c, err = client(ctx, { max_attempts = 1, retry_budget = false })
+    local c, err, opts = client(ctx, { max_attempts = 1, retry_budget = false })
     if not c then return failed(err) end
     local start = core.monotonic_ms()
     local message
@@ -393,8 +404,9 @@ COMMANDS.ping = {
     local what = answered and ("answered in %.1f ms"):format(ms) or tostring(err)
     local perf = ("time=%.1fms;%d;%s;0"):format(ms, warning, critical == math.huge and "" or ("%d"):format(critical))
     local data = { status = state, ms = math.floor(ms * 10 + 0.5) / 10, answered = answered,
-                   error = err and error_fields(err) or nil }
-    local text = "LCM " .. state .. " - " .. what .. " | " .. perf
+                   error = err and error_fields(err) or nil, proxy = opts.proxy and proxy_label(opts.proxy) }
+    local via = opts.proxy and (" via proxy " .. proxy_label(opts.proxy)) or "" -- none: the line stays as it was
+    local text = "LCM " .. state .. " - " .. what .. via .. " | " .. perf
     if ctx.flags.stats then
       text = text .. "\n" .. lcm.stats_text():gsub("\n$", "")
       data.stats = stats_data()
