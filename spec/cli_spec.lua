@@ -513,6 +513,39 @@ describe("lcm command", function()
       os.remove(port_file)
       assert.equal(0, rc, out)
     end)
+
+    -- Issue 16 item 12: kill PID (SIGTERM to lcm sim alone) left its lcm-sim child running.
+    it("stops lcm-sim when lcm sim is killed (kill PID)", function()
+      local socket = require "socket"
+      -- Running: /proc/PID exists and is not a zombie (an orphan's zombie may wait for a
+      -- reaper that is not the test's to hurry).
+      local function running(pid)
+        local stat = sim.read("/proc/" .. pid .. "/stat")
+        return stat ~= nil and stat:match("^%d+ %b() (%u)") ~= "Z"
+      end
+      local function wait(pid, want)
+        local deadline = socket.gettime() + 10
+        while running(pid) ~= want and socket.gettime() < deadline do socket.sleep(0.01) end
+        return running(pid) == want
+      end
+      local port_file = sim.tmpname()
+      -- `cmd & echo $!`: the shell forks and execs the interpreter, so $! is lcm sim's PID.
+      local p = assert(io.popen(sim.LUA .. " bin/lcm sim --port 0 --port-file " .. port_file ..
+                                " >/dev/null 2>&1 & echo $!"))
+      local pid = assert(tonumber(p:read("*l")))
+      p:close()
+      local deadline = socket.gettime() + 10
+      while not tonumber(sim.read(port_file) or "") and socket.gettime() < deadline do socket.sleep(0.01) end
+      os.remove(port_file)
+      local children = sim.read("/proc/" .. pid .. "/task/" .. pid .. "/children") or ""
+      local child = tonumber(children:match("%d+"))
+      assert(child, "lcm sim has no lcm-sim child")
+      os.execute("kill -TERM " .. pid)
+      assert.is_true(wait(pid, false))
+      local left = not wait(child, false)
+      if left then os.execute("kill -KILL " .. child) end
+      assert.is_false(left, "lcm-sim " .. child .. " still runs after kill " .. pid)
+    end)
   end)
 end)
 

@@ -427,7 +427,9 @@ COMMANDS.sim = {
   },
   run = function(ctx)
     local sim = require "lcm.sim"
-    local cmd = { "exec", sim.quote(sim.binary()) }
+    -- The shell's $PPID is this process: lcm-sim stops when it does (kill PID, issue 16
+    -- item 12), as Lua alone cannot exec the simulator in its place.
+    local cmd = { "exec", sim.quote(sim.binary()), "--parent", "$PPID" }
     for _, o in ipairs(COMMANDS.sim.options) do
       local v = ctx.flags[o[1]]
       if v then cmd[#cmd + 1] = "--" .. o[1] .. " " .. sim.quote(v) end
