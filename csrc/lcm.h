@@ -20,6 +20,7 @@ void lcm_outbox_open(lua_State *L);
 void lcm_stats_open(lua_State *L);
 void lcm_pool_open(lua_State *L);
 void lcm_budget_open(lua_State *L);
+void lcm_sandbox_open(lua_State *L);
 
 /* Pushes a new error object {kind=, code=, message=, retryable=false}; code may be NULL.
  * Further fields are set by the caller with lua_setfield. */
