@@ -104,6 +104,7 @@ LCM_EXPORT int luaopen_lcm_core(lua_State *L)
     lcm_stats_open(L);
     lcm_pool_open(L);
     lcm_budget_open(L);
+    lcm_sandbox_open(L);
     lua_pushliteral(L, LCM_VERSION);
     lua_setfield(L, -2, "_VERSION");
     return 1;

@@ -177,6 +177,16 @@ static void setup_handle(http_t *h, CURL *curl)
     for (i = 0; i < N_OPTS; i++)
         if (h->opts[i] != NULL)
             curl_easy_setopt(curl, opt_codes[i], h->opts[i]);
+    /* Decision (issue 16 item 8): the `proxy` option is the only way to a proxy. libcurl
+     * would otherwise take http_proxy, https_proxy, ALL_PROXY and no_proxy from the
+     * environment (a PBX's /etc/environment, a systemd unit, an apt proxy) and send the
+     * Set and its bearer token to that host, believing its answer. "" disables the
+     * environment's proxy (CURLOPT_PROXY); NOPROXY "" overrides no_proxy, so a proxy that
+     * was asked for is used for every host. A caller who wants the environment's proxy
+     * passes it: proxy = os.getenv("https_proxy"). */
+    if (h->opts[1] == NULL) /* opt_names[1]: "proxy" */
+        curl_easy_setopt(curl, CURLOPT_PROXY, "");
+    curl_easy_setopt(curl, CURLOPT_NOPROXY, "");
 }
 
 /* The pool key's option part: every option setup_handle sets that differs between clients,

@@ -29,5 +29,6 @@ void lcm_pool_open(lua_State *L);
 void lcm_budget_open(lua_State *L);
 void lcm_process_open(lua_State *L);
 void lcm_records_open(lua_State *L);
+void lcm_sandbox_open(lua_State *L);
 
 #endif

@@ -13,6 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -328,14 +332,15 @@ static int write_port(const char *path, unsigned port)
 static void usage(void)
 {
     fprintf(stderr, "usage: lcm-sim [--host 127.0.0.1] [--port N (0 = any free port)] [--port-file FILE]\n"
-                    "               [--fixtures FILE.json] [--cert FILE --key FILE] [--quiet]\n");
+                    "               [--fixtures FILE.json] [--cert FILE --key FILE] [--quiet]\n"
+                    "               [--parent PID (stop when PID ends; Linux)]\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *host = "127.0.0.1", *port_file = NULL, *fixtures = NULL, *cert_path = NULL, *key_path = NULL;
     char *cert = NULL, *key = NULL;
-    long port = 8089;
+    long port = 8089, parent = 0;
     sim_t sim;
     struct sockaddr_in addr;
     struct MHD_Daemon *d;
@@ -368,6 +373,8 @@ int main(int argc, char **argv)
             cert_path = v;
         else if (strcmp(a, "--key") == 0)
             key_path = v;
+        else if (strcmp(a, "--parent") == 0)
+            parent = strtol(v, NULL, 10);
         else {
             usage();
             return 2;
@@ -376,6 +383,18 @@ int main(int argc, char **argv)
     if (port < 0 || port > 65535 || (cert_path == NULL) != (key_path == NULL)) {
         usage();
         return 2;
+    }
+
+    /* --parent PID (`lcm sim`, issue 16 item 12): the simulator stops with the process that
+     * started it, so `kill PID` of `lcm sim` leaves no lcm-sim behind. The death signal is
+     * SIGTERM, taken by the sigwait below like any other; a parent already gone (before
+     * prctl) is seen by getppid. Elsewhere than Linux the option is accepted and ignored. */
+    if (parent > 0) {
+#ifdef __linux__
+        (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if ((long)getppid() != parent)
+            return 0;
+#endif
     }
 
     sim.L = luaL_newstate();

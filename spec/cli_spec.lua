@@ -130,22 +130,6 @@ describe("lcm command", function()
       assert.equal(1, #s:outcomes())
     end)
 
-    -- Review finding: a standard telephony name was resolved by asking LCM first, so during
-    -- an outage that Get failed and the DNC was not queued (exit 2).
-    it("queues a DNC given by its standard name while LCM is down, no request needed", function()
-      local dir = sim.tmpdir()
-      local down = " --url http://127.0.0.1:" .. sim.closed_port() .. "/"
-      local args = ARGS:gsub("%-%-call%-outcome 5", "--call-outcome DNC")
-      local out, err, rc = lcm_cmd(args .. " --outcome 107 --outbox " .. dir .. down)
-      assert.equal(1, rc, out .. err)
-      assert.matches("queued in the outbox", err)
-      out, err, rc = lcm_cmd("outbox flush " .. dir .. " " .. url)
-      os.execute("rm -rf " .. dir)
-      assert.equal(0, rc, out .. err)
-      assert.same({ 1, 5 }, { #s:outcomes(), s:outcomes()[1].CallOutcome })
-      assert.equal(1, s:count()) -- the flush's Set alone: no lookup of the name
-    end)
-
     it("names the flag of an invalid field, exit 3, nothing sent", function()
       local _, err, rc = lcm_cmd("set 12345 --outcome 107 --call-outcome 5 --user 1 " .. url)
       assert.equal(3, rc)
@@ -169,6 +153,52 @@ describe("lcm command", function()
       local out = lcm_cmd("outbox status " .. dir)
       assert.matches("1 queued", out)
       os.execute("rm -rf " .. dir)
+    end)
+
+    -- Issue 16 item 4: the name DNC was resolved by a Get to LCM, which fails in the
+    -- outage the outbox is for, so nothing was queued (exit 2).
+    it("queues --call-outcome DNC while LCM is down (a standard name needs no Get); it replays", function()
+      local dir = sim.tmpdir()
+      local _, err, rc = lcm_cmd(ARGS:gsub("%-%-call%-outcome 5", "--call-outcome dnc") ..
+                                 " --outcome 107 --outbox " .. dir .. " --url http://127.0.0.1:" ..
+                                 sim.closed_port() .. "/")
+      assert.equal(1, rc, err)
+      assert.matches("%[queued in the outbox: lcm outbox flush%]", err)
+      assert.equal(0, s:count())
+      local out
+      out, err, rc = lcm_cmd("outbox flush " .. dir .. " " .. url)
+      assert.equal(0, rc, out .. err)
+      local o = s:outcomes()
+      assert.equal(1, #o)
+      assert.same({ "12345", 107, 5 }, { o[1].callid, o[1].BusinessOutcome, o[1].CallOutcome })
+      assert.equal(1, s:count()) -- the Set alone: no GetCallOutCome to resolve DNC
+      os.execute("rm -rf " .. dir)
+    end)
+  end)
+
+  -- Issue 16 item 8: libcurl took http_proxy/ALL_PROXY from the environment when no proxy
+  -- option was given, so the request (and its bearer token) went to that host. A second
+  -- lcm-sim stands for the proxy: it records whatever reaches it.
+  describe("proxy", function()
+    local proxy
+    setup(function() proxy = sim.start() end)
+    teardown(function() proxy:stop() end)
+    before_each(function() proxy:reset() end)
+
+    it("ignores http_proxy and ALL_PROXY in the environment; uses --proxy, shown by ping and --verbose", function()
+      local env = "env http_proxy='" .. proxy.url .. "' ALL_PROXY='" .. proxy.url .. "' no_proxy= "
+      local out, err, rc = lcm_cmd("ping --verbose " .. url, env)
+      assert.equal(0, rc, out .. err)
+      assert.equal(0, proxy:count())
+      assert.equal(1, s:count())
+      assert.matches("lcm: %[info%] proxy: none", err)
+      local proxy_url = proxy.url:gsub("^http://", "http://user:secret@")
+      out, err = lcm_cmd("ping --verbose --proxy '" .. proxy_url .. "' " .. url, env)
+      assert.is_true(proxy:count() >= 1, out .. err)
+      assert.equal(1, s:count())
+      assert.matches("lcm: %[info%] proxy: http://%*%*%*@127%.0%.0%.1", err)
+      assert.matches("^LCM %u+ %- .* via proxy http://%*%*%*@127%.0%.0%.1:%d+", out)
+      assert.not_matches("secret", out .. err)
     end)
   end)
 
@@ -313,7 +343,7 @@ describe("lcm command", function()
       assert.matches("timeout_ms must be a number from 1 to 86400000", err, 1, true)
       _, err, rc = lcm_cmd("ping --verbose " .. url)
       assert.equal(0, rc)
-      assert.matches("^lcm: %[error%] .*%(Callid is empty%) %[GetCallOutCome%]", err)
+      assert.matches("^lcm: %[info%] proxy: none[^\n]*\nlcm: %[error%] .*%(Callid is empty%) %[GetCallOutCome%]", err)
       assert.equal(1, s:count())
     end)
   end)
@@ -482,6 +512,39 @@ describe("lcm command", function()
       os.execute("kill -- -" .. pid)
       os.remove(port_file)
       assert.equal(0, rc, out)
+    end)
+
+    -- Issue 16 item 12: kill PID (SIGTERM to lcm sim alone) left its lcm-sim child running.
+    it("stops lcm-sim when lcm sim is killed (kill PID)", function()
+      local socket = require "socket"
+      -- Running: /proc/PID exists and is not a zombie (an orphan's zombie may wait for a
+      -- reaper that is not the test's to hurry).
+      local function running(pid)
+        local stat = sim.read("/proc/" .. pid .. "/stat")
+        return stat ~= nil and stat:match("^%d+ %b() (%u)") ~= "Z"
+      end
+      local function wait(pid, want)
+        local deadline = socket.gettime() + 10
+        while running(pid) ~= want and socket.gettime() < deadline do socket.sleep(0.01) end
+        return running(pid) == want
+      end
+      local port_file = sim.tmpname()
+      -- `cmd & echo $!`: the shell forks and execs the interpreter, so $! is lcm sim's PID.
+      local p = assert(io.popen(sim.LUA .. " bin/lcm sim --port 0 --port-file " .. port_file ..
+                                " >/dev/null 2>&1 & echo $!"))
+      local pid = assert(tonumber(p:read("*l")))
+      p:close()
+      local deadline = socket.gettime() + 10
+      while not tonumber(sim.read(port_file) or "") and socket.gettime() < deadline do socket.sleep(0.01) end
+      os.remove(port_file)
+      local children = sim.read("/proc/" .. pid .. "/task/" .. pid .. "/children") or ""
+      local child = tonumber(children:match("%d+"))
+      assert(child, "lcm sim has no lcm-sim child")
+      os.execute("kill -TERM " .. pid)
+      assert.is_true(wait(pid, false))
+      local left = not wait(child, false)
+      if left then os.execute("kill -KILL " .. child) end
+      assert.is_false(left, "lcm-sim " .. child .. " still runs after kill " .. pid)
     end)
   end)
 end)

@@ -55,7 +55,7 @@ describe("lcm.config", function()
   it("runs the file with no globals, no string methods and a bounded number of instructions", function()
     local cases = {
       { 'return { url = os.getenv("HOME") }', "os" },
-      { 'return { url = ("x"):rep(10) }', "rep" },
+      { 'return { url = ("x"):rep(10) }', "string value" }, -- a state without the string library
       { 'while true do end', "runs too long" },
       { 'return { logger = function() end }', "logger" },
       { 'return "http://a/"', "must be a table" },
@@ -74,6 +74,35 @@ describe("lcm.config", function()
     local opts, err = config.load_file("/nonexistent/lcm.conf")
     assert.is_nil(opts)
     assert.same({ "invalid", "config" }, { err.kind, err.field })
+  end)
+
+  -- Issue 16 item 9: a 100-byte file doubling a string asked for 8+ GiB (7.4 GB RSS, 85 s).
+  -- Read in a child process under ulimit -v (a guard for the machine should the bound
+  -- break), which reports its peak RSS (VmHWM) and the time the refusal took.
+  it("bounds the file's memory: a doubling string is refused quickly, with a small peak RSS", function()
+    for _, doublings in ipairs { 26, 33 } do
+      local f = file('local s = "xx" for i = 1, ' .. doublings .. ' do s = s .. s end return { url = s }')
+      local code = [[
+        local config, core = require "lcm.config", require "lcm.core"
+        local t0 = core.monotonic_ms()
+        local opts, err = config.load_file(arg[1])
+        local ms = core.monotonic_ms() - t0
+        local hwm = io.open("/proc/self/status"):read("*a"):match("VmHWM:%s*(%d+) kB")
+        io.write(tostring(opts), "\t", tostring(err and err.message), "\t", ms, "\t", hwm, "\n")]]
+      local script = sim.tmpname()
+      sim.write(script, code)
+      local p = assert(io.popen("ulimit -v 1048576; " .. sim.LUA .. " " .. script .. " " .. f .. " 2>&1"))
+      local out = p:read("*a")
+      p:close()
+      os.remove(script)
+      os.remove(f)
+      local opts, message, ms, hwm = out:match("^(.-)\t(.-)\t(.-)\t(%d+)\n$")
+      assert(opts, out)
+      assert.equal("nil", opts)
+      assert.matches("config file " .. f .. ": uses too much memory", message, 1, true)
+      assert.is_true(tonumber(ms) < 2000, ms .. " ms")
+      assert.is_true(tonumber(hwm) < 48 * 1024, hwm .. " kB peak RSS")
+    end
   end)
 
   it("layers the file, then the environment, then the flags", function()

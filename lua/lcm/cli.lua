@@ -39,6 +39,7 @@ local GLOBAL = {
   { "config", "FILE", "a config file: a Lua table of lcm.new options (default " .. config.FILE .. ")" },
   { "source", "NAME", "the envelope's source", option = "source" },
   { "ca-file", "FILE", "the CAs to trust, PEM", option = "ca_file" },
+  { "proxy", "URL", "the HTTP(S) proxy; the environment's http_proxy... are never used", option = "proxy" },
   { "outbox", "DIR", "queue Sets that fail with a retryable error there", option = "outbox" },
   { "timeout", "MS", "milliseconds for one attempt (timeout_ms)", option = "timeout_ms", number = true },
   { "json", nil, "print one JSON value (the result, or {\"error\": {...}})" },
@@ -112,6 +113,13 @@ local function flag_options(flags)
   return opts
 end
 
+-- The proxy a client uses, for --verbose and ping: the option alone (the environment's
+-- proxy variables are ignored, csrc/http.c), its user:password@ masked.
+local function proxy_label(proxy)
+  if type(proxy) ~= "string" then return "none (proxy option unset; http_proxy... are ignored)" end
+  return (proxy:gsub("^(%a[%w+.-]*://)[^/@]*@", "%1***@"))
+end
+
 -- A client from the config file, the environment and the flags; `extra`: options the
 -- subcommand imposes. Returns the client, or nil and an error (usage or invalid).
 local function client(ctx, extra)
@@ -126,8 +134,11 @@ local function client(ctx, extra)
   for k, v in pairs(extra or {}) do opts[k] = v end
   if ctx.flags.verbose then
     opts.logger = function(level, message) io.stderr:write("lcm: [", level, "] ", message, "\n") end
+    opts.logger("info", "proxy: " .. proxy_label(opts.proxy))
   end
-  return lcm.new(opts)
+  local c
+  c, err = lcm.new(opts)
+  return c, err, opts
 end
 
 -- An error's plain fields, for --json.
@@ -233,9 +244,15 @@ end
 
 -- --outcome NAME and --call-outcome NAME: the ID of the record of that description in
 -- the call's own list (fetch(): get_outcomes, get_call_outcomes; the library's
--- list:find), so a tenant's own names work. An ID goes through as it is.
-local function by_name(v, fetch, field, what)
+-- list:find), so a tenant's own names work. An ID goes through as it is. A standard
+-- name (`standard`, e.g. lcm.CALL_OUTCOME's DNC) needs no round trip, as in the library's
+-- typed calls without `call_outcomes`: a Set must not depend on a Get, or an outage
+-- would keep `lcm set --call-outcome DNC` from being queued (issue 16 item 4). A tenant
+-- whose IDs differ from the standard ones gives the ID.
+local function by_name(v, fetch, field, what, standard)
   if v == nil or v:match("^%d+$") then return v end
+  local known = standard and standard(v)
+  if known ~= nil then return known end
   local records, err = fetch()
   if not records then return nil, err end
   local rec = records:find(v)
@@ -267,10 +284,10 @@ COMMANDS.set = {
     -- A standard telephony name (lcm.CALL_OUTCOME: DNC, "No Answer"...) needs no request to
     -- LCM, so a DNC from the shell is sent, or queued while LCM is down, like one from the
     -- library; only a tenant's own name is looked up in the call's list.
-    local co = fields.call_outcome
-    if not err and not (co and lcm.CALL_OUTCOME[check.upper_name(co)]) then
-      fields.call_outcome, err = by_name(co, function() return c:get_call_outcomes(callid) end,
-                                         "call_outcome", "telephony outcome for call " .. callid)
+    if not err then
+      fields.call_outcome, err = by_name(fields.call_outcome, function() return c:get_call_outcomes(callid) end,
+                                         "call_outcome", "telephony outcome for call " .. callid,
+                                         function(name) return lcm.CALL_OUTCOME[check.upper_name(name)] end)
     end
     if err then
       c:close()
@@ -371,7 +388,7 @@ COMMANDS.ping = {
     local warning, critical = tonumber(ctx.flags.warning or 1000), tonumber(ctx.flags.critical or math.huge)
     if not warning or not critical then return failed(usage_error("--warning and --critical take milliseconds")) end
     -- One attempt: a monitoring check reports what a single request sees.
-    local c, err = client(ctx, { max_attempts = 1, retry_budget = false })
+    local c, err, opts = client(ctx, { max_attempts = 1, retry_budget = false })
     if not c then return failed(err) end
     local start = core.monotonic_ms()
     local message
@@ -393,8 +410,10 @@ COMMANDS.ping = {
     if not usable then what = what .. "; outbox not usable: " .. unusable end
     local perf = ("time=%.1fms;%d;%s;0"):format(ms, warning, critical == math.huge and "" or ("%d"):format(critical))
     local data = { status = state, ms = math.floor(ms * 10 + 0.5) / 10, answered = answered,
-                   error = err and error_fields(err) or nil, outbox_unusable = unusable }
-    local text = "LCM " .. state .. " - " .. what .. " | " .. perf
+                   error = err and error_fields(err) or nil, outbox_unusable = unusable,
+                   proxy = opts.proxy and proxy_label(opts.proxy) }
+    local via = opts.proxy and (" via proxy " .. proxy_label(opts.proxy)) or "" -- none: the line stays as it was
+    local text = "LCM " .. state .. " - " .. what .. via .. " | " .. perf
     if ctx.flags.stats then
       text = text .. "\n" .. lcm.stats_text():gsub("\n$", "")
       data.stats = stats_data()
@@ -415,7 +434,9 @@ COMMANDS.sim = {
   },
   run = function(ctx)
     local sim = require "lcm.sim"
-    local cmd = { "exec", sim.quote(sim.binary()) }
+    -- The shell's $PPID is this process: lcm-sim stops when it does (kill PID, issue 16
+    -- item 12), as Lua alone cannot exec the simulator in its place.
+    local cmd = { "exec", sim.quote(sim.binary()), "--parent", "$PPID" }
     for _, o in ipairs(COMMANDS.sim.options) do
       local v = ctx.flags[o[1]]
       if v then cmd[#cmd + 1] = "--" .. o[1] .. " " .. sim.quote(v) end

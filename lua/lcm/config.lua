@@ -35,33 +35,12 @@ local function file_option(name)
   return check.OPTIONS[name] ~= nil and name ~= "logger" and name ~= "sleep"
 end
 
--- A config file is data but is read as Lua: no globals, no string methods (their
--- metatable is shared by the whole state: ("x"):rep(1e12) would reach it), and a bound
--- on the instructions it may run, so a broken or hostile file can neither reach the
--- process nor hang it.
+-- A config file is data but is read as Lua, in a Lua state of its own (core.read_config,
+-- csrc/sandbox.c): no libraries, a bound on its memory (a lua_Alloc limit) and on the
+-- instructions it may run, and only data copied out, so a broken or hostile file can
+-- neither reach the process, nor hang it, nor exhaust its memory (issue 16 item 9).
 local MAX_INSTRUCTIONS = 1000000
-
-local function compile(src, name)
-  if setfenv then -- Lua 5.1, LuaJIT: load has no env argument in 5.1
-    local fn, err = loadstring(src, name)
-    if fn then setfenv(fn, {}) end
-    return fn, err
-  end
-  return load(src, name, "t", {})
-end
-
-local function run_sandboxed(fn)
-  local string_mt = getmetatable("")
-  local methods = string_mt and string_mt.__index
-  local hook, mask, count = debug.gethook()
-  if jit then jit.off(fn, true) end -- compiled code does not call count hooks
-  if string_mt then string_mt.__index = {} end
-  debug.sethook(function() error("runs too long", 2) end, "", MAX_INSTRUCTIONS)
-  local ok, value = pcall(fn)
-  debug.sethook(hook, mask, count)
-  if string_mt then string_mt.__index = methods end
-  return ok, value
-end
+local MAX_BYTES = 1024 * 1024
 
 -- Reads a config file: a Lua table of lcm.new options, as `{ ... }` or `return { ... }`.
 -- Returns the options, or nil, err (kind invalid, field "config"); an unknown option is
@@ -73,16 +52,15 @@ function M.load_file(path)
   f:close()
   local label = "config file " .. path
   if src:byte(1) == 27 then return invalid("config", label .. ": precompiled chunks are not accepted") end
-  local fn, err = compile("return " .. src, "@" .. path)
-  if not fn then
-    local as_chunk
-    as_chunk, why = compile(src, "@" .. path)
-    if as_chunk then fn = as_chunk elseif src:find("%f[%w_]return%f[^%w_]") then err = why end
+  -- `{ ... }` or `return { ... }`: the first is read as an expression.
+  local opts, err, stage = core.read_config("return " .. src, "@" .. path, MAX_BYTES, MAX_INSTRUCTIONS)
+  if not opts and stage == "syntax" then
+    local as_chunk, err2, stage2 = core.read_config(src, "@" .. path, MAX_BYTES, MAX_INSTRUCTIONS)
+    if as_chunk or stage2 == "run" or src:find("%f[%w_]return%f[^%w_]") then
+      opts, err = as_chunk, err2
+    end
   end
-  if not fn then return invalid("config", label .. ": " .. tostring(err)) end
-  local ok, opts = run_sandboxed(fn)
-  if not ok then return invalid("config", label .. ": " .. tostring(opts)) end
-  if type(opts) ~= "table" then return invalid("config", label .. ": must be a table of lcm.new options") end
+  if not opts then return invalid("config", label .. ": " .. tostring(err)) end
   local known = {}
   for name in pairs(check.OPTIONS) do
     if file_option(name) then known[#known + 1] = name end
