@@ -91,7 +91,11 @@ describe("lcm.config", function()
         io.write(tostring(opts), "\t", tostring(err and err.message), "\t", ms, "\t", hwm, "\n")]]
       local script = sim.tmpname()
       sim.write(script, code)
-      local p = assert(io.popen("ulimit -v 1048576; " .. sim.LUA .. " " .. script .. " " .. f .. " 2>&1"))
+      -- AddressSanitizer reserves terabytes of address space and cannot start under ulimit -v
+      -- (make asan): there the guard is left out, and its RSS is its own, not the file's.
+      local san = os.getenv("LCM_PRELOAD") ~= nil
+      local guard = san and "" or "ulimit -v 1048576; "
+      local p = assert(io.popen(guard .. sim.LUA .. " " .. script .. " " .. f .. " 2>&1"))
       local out = p:read("*a")
       p:close()
       os.remove(script)
@@ -101,7 +105,7 @@ describe("lcm.config", function()
       assert.equal("nil", opts)
       assert.matches("config file " .. f .. ": uses too much memory", message, 1, true)
       assert.is_true(tonumber(ms) < 2000, ms .. " ms")
-      assert.is_true(tonumber(hwm) < 48 * 1024, hwm .. " kB peak RSS")
+      if not san then assert.is_true(tonumber(hwm) < 48 * 1024, hwm .. " kB peak RSS") end
     end
   end)
 
