@@ -9,8 +9,9 @@ local call_type = arg and arg[2] or lcm.MANUAL
 local client, err = lcm.new {
   url = os.getenv("LCM_URL") or "http://127.0.0.1:8089/api/{subtopic}",
   source = "example-dialer",
-  logger = function(level, message)
-    if level ~= "debug" then io.stderr:write("[lcm ", level, "] ", message, "\n") end
+  -- Retries and other warnings; a call's own failure (failure set) is printed below, once.
+  logger = function(level, message, failure)
+    if level ~= "debug" and not failure then io.stderr:write("[lcm ", level, "] ", message, "\n") end
   end,
 }
 if not client then
