@@ -626,7 +626,8 @@ describe("lcm command and an outbox that cannot be used", function()
   -- by hand as root in an older version) is one the host's user cannot write (mode 0600).
   it("reports a file the directory's owner cannot write, and a root flush leaves none", function()
     if io.popen("id -u"):read("*l") ~= "0" or not os.execute("command -v setpriv >/dev/null 2>&1") then
-      return pending("needs root and setpriv: a directory owned by nobody and a root flush")
+      pending("needs root and setpriv: a directory owned by nobody and a root flush")
+      return
     end
     os.execute("chown nobody " .. dir .. " && chmod 0755 " .. dir)
     sim.write(dir .. "/outbox.log", "")
