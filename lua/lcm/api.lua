@@ -8,7 +8,6 @@ local core = require "lcm.core"
 local check = require "lcm.check"
 local dates = require "lcm.dates"
 local answers = require "lcm.answers"
-local routes = require "lcm.routes"
 local build = require "lcm.build"
 
 --- The typed calls of @{Client}, one for every documented subtopic (LDoc merges them into
@@ -88,7 +87,7 @@ local function lookup_list(args, list_name, about)
 end
 
 -- An ID, a record, or a name: looked up in args[list_name] when the caller passed that
--- list, else in `builtin` (name -> ID), else refused.
+-- list, else by `builtin` (a checker of the name: check.telephony), else refused.
 local function id_or_name(list_name, about, builtin)
   return function(f, v, args)
     if type(v) ~= "string" or v:match("^%d+$") then return id(f, v) end
@@ -101,9 +100,7 @@ local function id_or_name(list_name, about, builtin)
     if list then
       found, names = from_list(list, s)
     elseif builtin then
-      local table_ = builtin()
-      found, names = table_[upper_name(s)], {}
-      for k in pairs(table_) do names[#names + 1] = k end
+      return builtin(f, s)
     else
       return invalid(f, "'" .. s .. "' is a name: pass " .. list_name .. " (what " .. about ..
                         " returned) to look it up, or give the ID")
@@ -115,10 +112,9 @@ local function id_or_name(list_name, about, builtin)
   end
 end
 
--- The telephony outcome names of lcm.CALL_OUTCOME (lcm.routes keeps the table).
-local function call_outcome_names() return routes.CALL_OUTCOME end
-
-local telephony = id_or_name("call_outcomes", "get_call_outcomes", call_outcome_names)
+-- Without the tenant's list, a name of lcm.CALL_OUTCOME: lcm.check's one lookup, the one
+-- set_outcome uses too.
+local telephony = id_or_name("call_outcomes", "get_call_outcomes", check.telephony)
 M.telephony = telephony -- set_outcome's call_outcome, a name (lcm.client)
 local business = id_or_name("business_outcomes", "get_business_outcomes or get_outcomes", nil)
 
