@@ -218,16 +218,22 @@ static int protocol(lua_State *L, const char *message)
     return lcm_error_return(L);
 }
 
+/* The arguments of both functions: a table (1), the shape (2), top more; reads the shape
+ * above them. Returns the number of keys, the shape's first stack slot in *base. */
+static int arguments(lua_State *L, int top, enum conv *conv, int *base)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, top);
+    *base = top + 1;
+    return read_shape(L, 2, conv);
+}
+
 /* core.record(raw, shape) -> record: one wire object (a table) as a record. */
 static int records_one(lua_State *L)
 {
     enum conv conv[MAX_KEYS];
-    int n, base;
-    luaL_checktype(L, 1, LUA_TTABLE);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    lua_settop(L, 2);
-    base = lua_gettop(L) + 1;
-    n = read_shape(L, 2, conv);
+    int base, n = arguments(L, 2, conv, &base);
     build(L, 1, base, n, conv);
     return 1;
 }
@@ -238,13 +244,8 @@ static int records_one(lua_State *L)
 static int records_list(lua_State *L)
 {
     enum conv conv[MAX_KEYS];
-    int n, base, list, response;
+    int base, list, response, n = arguments(L, 3, conv, &base);
     lua_Integer len, i;
-    luaL_checktype(L, 1, LUA_TTABLE);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    lua_settop(L, 3);
-    base = lua_gettop(L) + 1;
-    n = read_shape(L, 2, conv);
     lua_pushliteral(L, "response");
     lcm_getfield_ci_at(L, 1, lua_gettop(L));
     lua_remove(L, -2);
