@@ -98,6 +98,7 @@ LCM_EXPORT int luaopen_lcm_core(lua_State *L)
     lcm_answer_open(L);
     lcm_records_open(L);
     lcm_http_open(L);
+    lcm_engine_open(L);
     lcm_clock_open(L);
     lcm_random_open(L);
     lcm_outbox_open(L);

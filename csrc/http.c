@@ -1,8 +1,9 @@
-/* HTTP transport on libcurl: each request runs on an easy handle checked out of the
- * process-wide pool (csrc/pool.c), or on the client's own one with share = false.
- * libcurl's callbacks only write into this file's C buffers; they never touch the Lua
+/* HTTP transport on libcurl: a client's options (core.http) and each request of it (a
+ * transfer, csrc/transfer.h) on a lane checked out of the process-wide pool (csrc/pool.c),
+ * or on the client's own one with share = false. csrc/engine.c runs the transfers.
+ * libcurl's callbacks only write into the transfer's C buffers; they never touch the Lua
  * state, so no Lua error can unwind through libcurl's frames. Everything that can fail
- * is remembered and reported after curl_easy_perform has returned. */
+ * is remembered and reported after the transfer has ended. */
 #include <ctype.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -17,9 +18,9 @@
 #include "module.h"
 #include "pool.h"
 #include "process.h"
+#include "transfer.h"
 
 #define LCM_HTTP_MT "lcm.http"
-#define KEEP_BUFFER (256 * 1024) /* larger answers' buffers are freed after use */
 #define MAX_RETRY_AFTER 86400L   /* seconds: a server's Retry-After is clamped to a day */
 /* The ranges of the numeric options; the Lua layer checks them first (README, "Options"). */
 #define MAX_TIMEOUT_MS 86400000
@@ -27,20 +28,18 @@
 
 #define N_OPTS 5 /* ca_file, proxy, user_agent, username, password */
 
-typedef struct {
+typedef struct lcm_http {
     int closed, pooled;          /* pooled: share ~= false, the handle comes from csrc/pool.c */
+    int in_flight;               /* transfers using the headers: close frees them after the last */
     lcm_handle_t *own;           /* share = false: the client's private handle */
+    int own_busy;                /* its one request at a time; more get temporary handles */
     struct curl_slist *headers;  /* the client's fixed headers, built once */
     char *opts[N_OPTS];
     int insecure;
     char *options;               /* the options above as one canonical string */
     char *key;                   /* origin + options: the pool key of the last URL's origin */
     char *key_prefix;            /* the URL text the key's origin was parsed from */
-    char *buf;
-    size_t len, cap, max;
-    int too_large, oom;
-    long retry_after; /* seconds from the answer's Retry-After, -1 when it had none */
-    char errbuf[CURL_ERROR_SIZE];
+    size_t max;
 } http_t;
 
 /* Every CURLE_* code of the libcurl the module is built against, with lcm's decision for it:
@@ -69,9 +68,9 @@ static const struct curl_code *find_code(CURLcode rc)
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 {
-    http_t *h = ud;
+    lcm_transfer_t *h = ud;
     size_t n = size * nmemb;
-    if (n > h->max - h->len) {
+    if (n > h->http->max - h->len) {
         h->too_large = 1; /* stop reading now, not after buffering it all */
         return 0;
     }
@@ -95,7 +94,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 {
-    http_t *h = ud;
+    lcm_transfer_t *h = ud;
     size_t n = size * nmemb;
     static const char name[] = "retry-after:";
     if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
@@ -124,9 +123,9 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-static http_t *check_open(lua_State *L)
+lcm_http_t *lcm_http_check(lua_State *L, int idx)
 {
-    http_t *h = luaL_checkudata(L, 1, LCM_HTTP_MT);
+    http_t *h = luaL_checkudata(L, idx, LCM_HTTP_MT);
     if (h->closed) {
         lcm_error_push(L, "invalid", NULL, "the client is closed");
         lua_pushliteral(L, "client");
@@ -312,12 +311,13 @@ static int pool_key(http_t *h, const char *url)
     return 1;
 }
 
-/* The handle for one request: the client's own, or one checked out of the pool. */
+/* The handle for one request: the client's own (share = false; a second request while it
+ * is busy, from a task, gets a temporary handle), or one checked out of the pool. */
 static lcm_handle_t *acquire(http_t *h, const char *url)
 {
     lcm_handle_t *p;
     int fresh;
-    if (!h->pooled) {
+    if (!h->pooled && !h->own_busy) {
         if (lcm_handle_inherited(h->own)) {
             /* a fork() child: its parent's connection is not ours (see pool.c) */
             if ((p = lcm_handle_new()) == NULL)
@@ -326,20 +326,22 @@ static lcm_handle_t *acquire(http_t *h, const char *url)
             h->own = p;
             setup_handle(h, p->curl);
         }
-        p = h->own;
-    } else {
-        if (!pool_key(h, url) || (p = lcm_pool_checkout(h->key, &fresh)) == NULL)
-            return NULL;
-        if (fresh)
-            setup_handle(h, p->curl);
+        h->own_busy = 1;
+        return h->own;
     }
-    curl_easy_setopt(p->curl, CURLOPT_ERRORBUFFER, h->errbuf);
-    curl_easy_setopt(p->curl, CURLOPT_WRITEDATA, h);
-    curl_easy_setopt(p->curl, CURLOPT_HEADERDATA, h);
+    if (!h->pooled) {
+        if ((p = lcm_handle_new()) != NULL)
+            setup_handle(h, p->curl);
+        return p;
+    }
+    if (!pool_key(h, url) || (p = lcm_pool_checkout(h->key, &fresh)) == NULL)
+        return NULL;
+    if (fresh)
+        setup_handle(h, p->curl);
     return p;
 }
 
-/* After the request: nothing of this client's memory stays on the handle. */
+/* After the request: nothing of the transfer's memory stays on the handle. */
 static void release(http_t *h, lcm_handle_t *p)
 {
     long connects = 0;
@@ -349,13 +351,18 @@ static void release(http_t *h, lcm_handle_t *p)
     curl_easy_setopt(p->curl, CURLOPT_ERRORBUFFER, NULL);
     curl_easy_setopt(p->curl, CURLOPT_WRITEDATA, NULL);
     curl_easy_setopt(p->curl, CURLOPT_HEADERDATA, NULL);
-    if (h->pooled)
+    if (h->pooled) {
         lcm_pool_checkin(p, connects);
-    else
+    } else if (p == h->own) {
+        h->own_busy = 0;
         lcm_pool_count(connects);
+    } else {
+        lcm_pool_count(connects);
+        lcm_handle_free(p); /* a share = false client's second handle */
+    }
 }
 
-/* Whether any byte of the request may have left this machine, after a failed perform.
+/* Whether any byte of the request may have left this machine, after a failed transfer.
  * False only for a failure that can happen before sending (the code's phase) when libcurl
  * also reports that nothing was sent: CURLINFO_REQUEST_SIZE counts the request bytes written
  * to the socket and, like the pre-transfer time (set once connected and about to send), is
@@ -372,133 +379,152 @@ static int request_left(CURL *curl, const struct curl_code *c)
     return size != 0 || pretransfer != 0;
 }
 
-/* Pushes the error of a failed perform: {kind, code, message, retryable, sent}; left is
- * request_left's answer, taken before the handle went back to the pool. */
-static void push_curl_error(lua_State *L, http_t *h, CURLcode rc, int left)
+/* Pushes the error of a failed transfer: {kind, code, message, retryable, sent}. */
+static void push_curl_error(lua_State *L, lcm_transfer_t *t)
 {
-    const char *msg = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
-    const struct curl_code *c = find_code(rc);
-    if (h->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
-        lua_pushfstring(L, "the answer is larger than max_response_bytes (%d)", (int)h->max);
+    const char *msg = t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->rc);
+    const struct curl_code *c = find_code(t->rc);
+    if (t->cancelled || t->forked) {
+        /* lcm.stop(), or a fork() child, ended it before its answer: a Set's fate is then
+         * unknown when it was started (left), and it may be sent again (the outbox). */
+        lcm_error_push(L, t->cancelled ? "timeout" : "transport", t->cancelled ? "CANCELLED" : "FORKED",
+                       t->cancelled ? "the request was cancelled (lcm.stop) before its answer"
+                                    : "the request was made before a fork(): the child cannot wait for it");
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "retryable");
+    } else if (t->too_large || t->rc == CURLE_FILESIZE_EXCEEDED) {
+        lua_pushfstring(L, "the answer is larger than max_response_bytes (%d)", (int)t->http->max);
         lcm_error_push(L, "protocol", "TOO_LARGE", lua_tostring(L, -1));
         lua_remove(L, -2);
-    } else if (h->oom) {
-        lcm_error_push(L, "transport", "OUT_OF_MEMORY", "out of memory while reading the answer");
+    } else if (t->oom) {
+        lcm_error_push(L, "transport", "OUT_OF_MEMORY", t->left ? "out of memory while reading the answer" : t->errbuf);
     } else {
         if (c != NULL) {
-            lcm_error_push(L, rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "transport", c->name, msg);
+            lcm_error_push(L, t->rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "transport", c->name, msg);
         } else { /* a code newer than the curl.h the module was built against */
-            lua_pushfstring(L, "CURLE_%d", (int)rc);
+            lua_pushfstring(L, "CURLE_%d", (int)t->rc);
             lcm_error_push(L, "transport", lua_tostring(L, -1), msg);
             lua_remove(L, -2);
         }
         lua_pushboolean(L, c == NULL || c->retryable);
         lua_setfield(L, -2, "retryable");
     }
-    lua_pushboolean(L, left);
+    lua_pushboolean(L, t->left);
     lua_setfield(L, -2, "sent");
 }
 
-/* nil, err for a request that failed before anything was sent: out of memory. */
-static int unsent(lua_State *L, const char *message)
+void lcm_transfer_args(lua_State *L, int arg, lcm_transfer_t *t)
 {
-    lcm_error_push(L, "transport", "OUT_OF_MEMORY", message);
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "sent");
-    return lcm_error_return(L);
+    size_t key_len = 0;
+    const char *url = luaL_checkstring(L, arg);
+    const char *key;
+    t->body = luaL_checklstring(L, arg + 1, &t->body_len);
+    key = luaL_optlstring(L, arg + 2, NULL, &key_len);
+    t->timeout_ms = (long)lcm_checkrange(L, arg + 3, 1, MAX_TIMEOUT_MS);
+    t->connect_timeout_ms = (long)lcm_checkrange(L, arg + 4, 1, MAX_TIMEOUT_MS);
+    if (key != NULL && key_len > sizeof t->key_header - 32)
+        luaL_argerror(L, arg + 2, "idempotency key too long");
+    if (key != NULL) {
+        snprintf(t->key_header, sizeof t->key_header, "Idempotency-Key: %s", key);
+        t->has_key = 1;
+    }
+    t->url = strdup(url); /* NULL (out of memory) fails in lcm_transfer_begin, unsent */
+    t->retry_after = -1;
+    t->left = 1;
 }
 
-/* client:perform(url, body, idempotency_key|nil, timeout_ms, connect_timeout_ms)
- *   -> status, body, retry_after_seconds|nil  |  nil, err
- * Timeouts 1..86400000 ms, else an argument error. Every err of a failed transfer has
- * err.sent: false only when provably no byte of the request left this machine. */
-static int http_perform(lua_State *L)
+/* Ends a transfer that never started: out of memory. */
+static int unsent(lcm_transfer_t *t)
 {
-    http_t *h = check_open(L);
-    size_t body_len, key_len = 0;
-    const char *url, *body, *key;
-    long timeout, connect_timeout;
-    CURLcode rc;
-    long status = 0;
-    char key_header[160];
-    struct curl_slist key_node; /* on the stack, chained in front of the fixed headers */
+    t->rc = CURLE_OUT_OF_MEMORY;
+    t->oom = 1;
+    t->left = 0;
+    snprintf(t->errbuf, sizeof t->errbuf, "out of memory getting a connection handle");
+    return 0;
+}
+
+int lcm_transfer_begin(lcm_transfer_t *t)
+{
+    http_t *h = t->http;
     lcm_handle_t *p;
-    int left = 1;
-    if (h == NULL)
-        return lcm_error_return(L);
-    url = luaL_checkstring(L, 2);
-    body = luaL_checklstring(L, 3, &body_len);
-    key = luaL_optlstring(L, 4, NULL, &key_len);
-    timeout = (long)lcm_checkrange(L, 5, 1, MAX_TIMEOUT_MS);
-    connect_timeout = (long)lcm_checkrange(L, 6, 1, MAX_TIMEOUT_MS);
-    if (key != NULL && key_len > sizeof key_header - 32)
-        return luaL_argerror(L, 4, "idempotency key too long");
-
-    h->len = 0;
-    h->too_large = h->oom = 0;
-    h->retry_after = -1;
-    h->errbuf[0] = '\0';
-    /* From here to release() nothing may raise: the handle must go back to the pool. */
-    if ((p = acquire(h, url)) == NULL)
-        return unsent(L, "out of memory getting a connection handle");
+    if (t->url == NULL || (p = acquire(h, t->url)) == NULL)
+        return unsent(t);
+    h->in_flight++;
+    t->lane = p;
     /* libcurl parses the URL again whenever it is set: only set a new one. */
-    if (p->url == NULL || strcmp(p->url, url) != 0) {
-        char *copy = strdup(url);
-        if (copy == NULL) {
-            release(h, p);
-            return unsent(L, "out of memory building the request");
-        }
+    if (p->url == NULL || strcmp(p->url, t->url) != 0) {
         free(p->url);
-        p->url = copy;
+        p->url = t->url;
+        t->url = NULL;
         curl_easy_setopt(p->curl, CURLOPT_URL, p->url);
     }
-    curl_easy_setopt(p->curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(p->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    if (key != NULL) {
-        snprintf(key_header, sizeof key_header, "Idempotency-Key: %s", key);
-        key_node.data = key_header;
-        key_node.next = h->headers;
-        curl_easy_setopt(p->curl, CURLOPT_HTTPHEADER, &key_node);
+    curl_easy_setopt(p->curl, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(p->curl, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(p->curl, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(p->curl, CURLOPT_POSTFIELDS, t->body);
+    curl_easy_setopt(p->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->body_len);
+    if (t->has_key) {
+        t->key_node.data = t->key_header;
+        t->key_node.next = h->headers;
+        curl_easy_setopt(p->curl, CURLOPT_HTTPHEADER, &t->key_node);
     } else {
         curl_easy_setopt(p->curl, CURLOPT_HTTPHEADER, h->headers);
     }
-    curl_easy_setopt(p->curl, CURLOPT_TIMEOUT_MS, timeout);
-    curl_easy_setopt(p->curl, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout);
-    rc = curl_easy_perform(p->curl);
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(p->curl, CURLINFO_RESPONSE_CODE, &status);
-    else
-        left = request_left(p->curl, find_code(rc));
-    release(h, p);
+    curl_easy_setopt(p->curl, CURLOPT_TIMEOUT_MS, t->timeout_ms);
+    curl_easy_setopt(p->curl, CURLOPT_CONNECTTIMEOUT_MS, t->connect_timeout_ms);
+    return 1;
+}
 
-    if (rc != CURLE_OK) {
-        push_curl_error(L, h, rc, left);
+static void free_options(http_t *h);
+static void free_own(http_t *h);
+
+void lcm_transfer_end(lcm_transfer_t *t, CURLcode rc)
+{
+    http_t *h = t->http;
+    lcm_handle_t *p = t->lane;
+    t->rc = rc;
+    if (p == NULL)
+        return;
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(p->curl, CURLINFO_RESPONSE_CODE, &t->status);
+    else if (!t->cancelled)
+        t->left = request_left(p->curl, find_code(rc));
+    release(h, p);
+    t->lane = NULL;
+    if (--h->in_flight == 0 && h->closed) { /* closed while this transfer ran */
+        free_own(h);
+        free_options(h);
+    }
+}
+
+int lcm_transfer_push(lua_State *L, lcm_transfer_t *t)
+{
+    if (t->rc != CURLE_OK || t->cancelled || t->forked) {
+        push_curl_error(L, t);
         return lcm_error_return(L);
     }
-    lua_pushinteger(L, (lua_Integer)status);
-    lua_pushlstring(L, h->buf ? h->buf : "", h->len);
-    if (h->retry_after >= 0)
-        lua_pushinteger(L, (lua_Integer)h->retry_after);
+    lua_pushinteger(L, (lua_Integer)t->status);
+    lua_pushlstring(L, t->buf ? t->buf : "", t->len);
+    if (t->retry_after >= 0)
+        lua_pushinteger(L, (lua_Integer)t->retry_after);
     else
         lua_pushnil(L);
-    if (h->cap > KEEP_BUFFER) {
-        free(h->buf);
-        h->buf = NULL;
-        h->cap = h->len = 0;
-    }
     return 3;
 }
 
-/* close and __gc: one function, safe to call twice. */
-static int http_close(lua_State *L)
+void lcm_transfer_free(lcm_transfer_t *t)
 {
-    http_t *h = luaL_checkudata(L, 1, LCM_HTTP_MT);
+    free(t->buf);
+    free(t->url);
+    t->buf = t->url = NULL;
+    t->cap = t->len = 0;
+}
+
+/* What a closed client holds until its last transfer has ended (csrc/engine.c): the fixed
+ * headers are on that transfer's handle. */
+static void free_options(http_t *h)
+{
     int i;
-    if (h->own != NULL && lcm_handle_inherited(h->own))
-        lcm_handle_abandon(h->own); /* the parent's connection: see pool.c */
-    else if (h->own != NULL)
-        lcm_handle_free(h->own);
-    h->own = NULL;
     curl_slist_free_all(h->headers);
     h->headers = NULL;
     for (i = 0; i < N_OPTS; i++) {
@@ -508,10 +534,30 @@ static int http_close(lua_State *L)
     free(h->options);
     free(h->key);
     free(h->key_prefix);
-    free(h->buf);
-    h->options = h->key = h->key_prefix = h->buf = NULL;
-    h->cap = h->len = 0;
+    h->options = h->key = h->key_prefix = NULL;
+}
+
+static void free_own(http_t *h)
+{
+    if (h->own == NULL || h->own_busy)
+        return;
+    if (lcm_handle_inherited(h->own))
+        lcm_handle_abandon(h->own); /* the parent's connection: see pool.c */
+    else
+        lcm_handle_free(h->own);
+    h->own = NULL;
+}
+
+/* close and __gc: one function, safe to call twice. What a transfer still running uses is
+ * freed when it ends (lcm_transfer_end). */
+static int http_close(lua_State *L)
+{
+    http_t *h = luaL_checkudata(L, 1, LCM_HTTP_MT);
     h->closed = 1;
+    if (h->in_flight == 0) {
+        free_own(h);
+        free_options(h);
+    }
     return 0;
 }
 
@@ -545,7 +591,7 @@ static int http_curl_codes(lua_State *L)
 
 void lcm_http_open(lua_State *L)
 {
-    static const luaL_Reg methods[] = {{"perform", http_perform}, {"close", http_close}, {NULL, NULL}};
+    static const luaL_Reg methods[] = {{"close", http_close}, {NULL, NULL}};
     static const luaL_Reg fns[] = {
         {"http", http_new}, {"curl_version", http_curl_version}, {"curl_codes", http_curl_codes}, {NULL, NULL},
     };

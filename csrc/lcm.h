@@ -21,6 +21,7 @@ void lcm_utf8_open(lua_State *L);
 void lcm_encode_open(lua_State *L);
 void lcm_answer_open(lua_State *L);
 void lcm_http_open(lua_State *L);
+void lcm_engine_open(lua_State *L);
 void lcm_clock_open(lua_State *L);
 void lcm_random_open(lua_State *L);
 void lcm_outbox_open(lua_State *L);

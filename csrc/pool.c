@@ -32,6 +32,7 @@
 #include "error.h"
 #include "module.h"
 #include "pool.h"
+#include "engine.h"
 #include "process.h"
 
 #define MAX_LIMIT 100000             /* for max_idle and max_total */
@@ -140,9 +141,11 @@ static lcm_handle_t *new_handle(const char *key, int shared)
     lcm_handle_t *p = calloc(1, sizeof *p);
     if (p == NULL)
         return NULL;
+    p->epfd = -1;
+    p->timer_at = -1;
     p->curl = curl_easy_init();
     p->key = key != NULL ? strdup(key) : NULL;
-    if (p->curl == NULL || (key != NULL && p->key == NULL)) {
+    if (p->curl == NULL || (key != NULL && p->key == NULL) || !lcm_lane_init(p)) {
         lcm_handle_free(p);
         return NULL;
     }
@@ -156,6 +159,7 @@ void lcm_handle_free(lcm_handle_t *p)
 {
     if (p == NULL)
         return;
+    lcm_lane_free(p); /* the multi first: it may still hold the easy handle */
     if (p->curl != NULL)
         curl_easy_cleanup(p->curl);
     free(p->key);

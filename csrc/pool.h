@@ -6,11 +6,17 @@
 
 #include <curl/curl.h>
 
-/* The process-wide pool of easy handles (csrc/pool.c). A handle is used by one request of
- * one thread at a time; url is the URL libcurl was last given (it parses one again each
- * time it is set), key NULL for a private or temporary handle. */
+/* The process-wide pool of handles (csrc/pool.c). A handle is an easy handle on a multi
+ * handle of its own (a lane: the multi holds the connection between requests, as
+ * curl_easy_perform's hidden one did), with the epoll set its sockets are watched in
+ * (csrc/engine.c). It is used by one request of one thread at a time; url is the URL
+ * libcurl was last given (it parses one again each time it is set), key NULL for a private
+ * or temporary handle. */
 typedef struct lcm_handle {
     CURL *curl;
+    CURLM *multi;
+    int epfd;         /* the lane's sockets, as libcurl's socket callback asks */
+    double timer_at;  /* when libcurl wants curl_multi_socket_action(TIMEOUT); < 0: never */
     char *key, *url;
     struct lcm_handle *next;
     double idle_since;

@@ -6,8 +6,10 @@ local sim = require "helpers.sim"
 
 local BODY = assert(core.encode("GetOutcomeByOutcomegroup", "spec", { callid = "", type = "MANUAL" }))
 
+-- A blocking request on the state's engine (csrc/engine.c), as Client:_send makes it.
+local engine = assert(core.engine())
 local function perform(h, url, timeout, connect_timeout)
-  return h:perform(url, BODY, nil, timeout or 5000, connect_timeout or 5000)
+  return engine:perform(h, url, BODY, nil, timeout or 5000, connect_timeout or 5000)
 end
 
 -- The CURLcode enum of the curl/curl.h the module is built against: { [value] = name }.
@@ -203,13 +205,13 @@ describe("numbers out of range", function()
   for _, v in ipairs { 0, -1, 0 / 0, 86400001, 2 ^ 63, 1e300 } do
     it("a timeout of " .. tostring(v) .. " ms is an argument error, before anything is sent", function()
       local h = assert(core.http {})
-      local ok1, msg1 = pcall(h.perform, h, "http://127.0.0.1:1/", BODY, nil, v, 1000)
-      local ok2, msg2 = pcall(h.perform, h, "http://127.0.0.1:1/", BODY, nil, 1000, v)
+      local ok1, msg1 = pcall(engine.perform, engine, h, "http://127.0.0.1:1/", BODY, nil, v, 1000)
+      local ok2, msg2 = pcall(engine.perform, engine, h, "http://127.0.0.1:1/", BODY, nil, 1000, v)
       h:close()
       assert.is_false(ok1)
-      assert.matches("bad argument #5.-out of range %(1%.%.86400000%)", msg1)
+      assert.matches("bad argument #6.-out of range %(1%.%.86400000%)", msg1)
       assert.is_false(ok2)
-      assert.matches("bad argument #6.-out of range %(1%.%.86400000%)", msg2)
+      assert.matches("bad argument #7.-out of range %(1%.%.86400000%)", msg2)
     end)
   end
 end)

@@ -11,6 +11,7 @@ local policy = require "lcm.policy"
 local routes = require "lcm.routes"
 local stats = require "lcm.counters" -- lcm.stats' counting part: its presentation is not loaded
 local redact = require "lcm.redact"
+local tasks = require "lcm.tasks"
 
 local M = {}
 
@@ -100,8 +101,8 @@ function Client:_send(subtopic, body, key)
     attempt = attempt + 1
     local timeout = self.timeout_ms
     if deadline then timeout = math.max(1, math.min(timeout, math.floor(deadline - core.monotonic_ms()))) end
-    local status, answer, retry_after = self.http:perform(url, body, key, timeout,
-                                                          math.min(self.connect_timeout_ms, timeout))
+    local status, answer, retry_after = tasks.perform(self.http, url, body, key, timeout,
+                                                      math.min(self.connect_timeout_ms, timeout))
     local message
     if status then
       message, err = core.answer(answer, status, expect)
@@ -116,10 +117,11 @@ function Client:_send(subtopic, body, key)
       redact.error(err, self.mask) -- before the retry's log line below
     else
       err = answer
-      -- http:perform refuses a closed client before any attempt (kind invalid).
+      -- A closed client, or a task resumed by hand, is refused before any attempt (invalid).
       if err.kind == "invalid" then attempt = attempt - 1 end
     end
-    if not err.retryable or attempt >= self.max_attempts then break end
+    -- CANCELLED: lcm.stop() ends the call now (a Set goes to the outbox, as it is retryable).
+    if not err.retryable or attempt >= self.max_attempts or err.code == "CANCELLED" then break end
     earlier = earlier or policy.may_be_recorded(err)
     local wait = retry.delay_ms(attempt, retry_after)
     if deadline and core.monotonic_ms() + wait >= deadline then
@@ -133,7 +135,7 @@ function Client:_send(subtopic, body, key)
     end
     self:_log("warn", "%s: attempt %d failed (%s), retrying in %d ms",
               subtopic, attempt, core.printable(tostring(err.code or err.status or err.kind)), wait)
-    safe_call(self.sleep, wait)
+    tasks.sleep(wait, self.sleep_safe)
   end
   stats.request(subtopic, attempt, core.monotonic_ms() - started)
   return self:_fail(err, subtopic, attempt, earlier)
@@ -295,7 +297,7 @@ function M.new(o)
     outbox_module = o.outbox and require "lcm.outbox" or nil,
     budget = o.retry_budget and retry.budget(o.retry_budget, o.url) or nil,
     logger = o.logger,
-    sleep = o.sleep or core.sleep,
+    sleep_safe = o.sleep and function(ms) safe_call(o.sleep, ms) end or core.sleep,
     mask = mask, -- a closure: the secrets stay out of the client table a host may print
     body_excerpt = body_excerpter(mask),
     http = http,

@@ -17,6 +17,7 @@ local check = require "lcm.check"
 local Client = require "lcm.client"
 local retry = require "lcm.retry"
 local routes = require "lcm.routes"
+local tasks = require "lcm.tasks"
 
 local lcm = {
   --- The version of lcm, a string like `"1.0.0"` (the file VERSION).
@@ -84,7 +85,67 @@ local lcm = {
   -- @return[2] nil
   -- @return[2] err, `invalid` with `field`
   configure_pool = core.configure_pool,
+  --- Runs a function as a task: every lcm call made in it yields while it waits (network,
+  -- retry backoff), so one Lua state keeps many calls in flight. Tasks run in @{run} (or
+  -- whatever loop drives @{engine}); they start at its next turn, in the order spawned.
+  -- @function spawn
+  -- @tparam function fn the task's function
+  -- @param ... its arguments
+  -- @treturn[1] table the task: `status` ("running", "done", "failed"), `results` (a table
+  -- of fn's returns, with `n`), `error` and `traceback` when it raised
+  -- @return[2] nil
+  -- @return[2] err, `invalid` (`field = "fn"`) when fn is not a function
+  spawn = tasks.spawn,
+  --- Runs the tasks until every one has ended, or until timeout_ms has passed.
+  -- A task that raises does not stop the others: its error and traceback are returned.
+  -- Called from inside a task it is `invalid` (a task already runs in the loop).
+  -- @function run
+  -- @tparam[opt] number timeout_ms at most this long (0 to 86400000); default: until done
+  -- @treturn[1] int the tasks still running (0 when all ended)
+  -- @treturn[1] table the failures: `{ { error =, traceback =, task = }, ... }`
+  -- @return[2] nil
+  -- @return[2] err, `invalid`
+  run = tasks.run,
+  --- Ends every request in flight or waiting now: each call returns `nil, err` with
+  -- `err.kind = "timeout"` and `err.code = "CANCELLED"`, and a Set among them goes to the
+  -- outbox (`err.queued`). Tasks waiting for a request or a retry's backoff run to their end;
+  -- a task sleeping again (a ticker) is left. For a script that must stop: `lcm.run(grace)`,
+  -- then `lcm.stop()`.
+  -- @function stop
+  -- @treturn[1] int the tasks still running
+  -- @treturn[1] table the failures, as @{run}'s
+  stop = tasks.stop,
+  --- The loop of this Lua state as a pollable, for another event loop (cqueues, luv, a
+  -- poll loop): `pollfd()` (a descriptor, readable when there is work), `events()` ("r"),
+  -- `timeout()` (seconds until the next timer, or nil), `step()` (does the work that is
+  -- ready without blocking, resumes tasks; returns the tasks still running). Calls made in
+  -- a cqueues coroutine yield to cqueues by themselves.
+  -- @function engine
+  -- @treturn table the pollable
+  engine = tasks.engine,
+  --- Sets this Lua state's engine limits.
+  -- @function configure_engine
+  -- @tparam table limits
+  -- @tparam[opt=64] int limits.max_in_flight requests running at once (1 to 100000); more
+  -- wait their turn in order, none is dropped
+  -- @treturn[1] boolean true
+  -- @return[2] nil
+  -- @return[2] err, `invalid` with `field`
+  configure_engine = tasks.configure,
 }
+
+--- Waits ms milliseconds: inside a task (or a cqueues coroutine) the others run meanwhile;
+-- elsewhere it blocks the thread.
+-- @tparam number ms 0 to 86400000
+-- @treturn[1] boolean true
+-- @return[2] nil
+-- @return[2] err, `invalid` (`field = "ms"`)
+function lcm.sleep(ms)
+  if type(ms) ~= "number" or not (ms >= 0 and ms <= 86400000) then
+    return nil, core.error { kind = "invalid", field = "ms", message = "ms must be a number of milliseconds from 0 to 86400000" }
+  end
+  return tasks.sleep(ms, core.sleep)
+end
 
 --- The options of @{new} and @{configure} (a table). An unknown option raises (a
 -- programming mistake, with the nearest known name suggested); a bad value returns

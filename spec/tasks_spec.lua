@@ -1,0 +1,276 @@
+-- Many calls in flight from one Lua state (lua/lcm/tasks.lua on csrc/engine.c), against a
+-- real lcm-sim with latency and faults armed: tasks yield while they wait, a ticking task
+-- stays on time, a task that raises is reported and disturbs no other, lcm.stop leaves every
+-- Set queued, and misuse is refused with a message instead of a hang or a double send.
+local lcm = require "lcm"
+local core = require "lcm.core"
+local sim = require "helpers.sim"
+
+local function outcome(callid, comment)
+  return { callid = callid, account_number = "x", business_outcome = 101, call_outcome = 0, user_id = "1",
+           agent_comments = comment }
+end
+
+describe("tasks", function()
+  local s
+  setup(function() s = sim.start() end)
+  teardown(function() s:stop() end)
+  before_each(function()
+    s:reset()
+    assert(lcm.configure_engine { max_in_flight = 64 })
+  end)
+
+  it("200 Sets answered 200 ms late finish together, each recorded once", function()
+    local N = 200
+    for i = 1, N do s:add_call { callid = "t" .. i } end
+    s:fault { delay_ms = 200, count = N }
+    assert(lcm.configure_engine { max_in_flight = N })
+    local c = assert(lcm.new { url = s.url, timeout_ms = 5000 })
+    local results = {}
+    for i = 1, N do
+      assert(lcm.spawn(function()
+        local ok, err = c:set_outcome(outcome("t" .. i))
+        results[i] = ok and "ok" or tostring(err)
+      end))
+    end
+    local started = core.monotonic_ms()
+    local left, failures = lcm.run(10000)
+    local took = core.monotonic_ms() - started
+    assert.same({ 0, {} }, { left, failures })
+    for i = 1, N do assert.equal("ok", results[i], "call " .. i) end
+    -- one after the other they would take 200 x 200 ms = 40 s
+    assert.is_true(took < 1500, "took " .. took .. " ms")
+    local keys, callids = {}, {}
+    for _, o in ipairs(s:outcomes()) do
+      assert.is_nil(keys[o.idempotency_key], "a key recorded twice")
+      assert.is_nil(callids[o.callid], "a callid recorded twice")
+      keys[o.idempotency_key], callids[o.callid] = true, true
+    end
+    local n = 0
+    for _ in pairs(callids) do n = n + 1 end
+    assert.equal(N, n)
+  end)
+
+  it("keeps a 10 ms ticker on time while every Set retries through an outage, then queues them", function()
+    local dir = sim.tmpdir()
+    s:fault { status = 503, count = 1000 }
+    local c = assert(lcm.new { url = s.url, outbox = dir, max_attempts = 3, retry_budget = false })
+    local done, worst, ticks = 0, 0, 0
+    local queued = 0
+    assert(lcm.spawn(function()
+      local last = core.monotonic_ms()
+      while done < 20 do
+        lcm.sleep(10)
+        local now = core.monotonic_ms()
+        worst = math.max(worst, now - last - 10)
+        last, ticks = now, ticks + 1
+      end
+    end))
+    for i = 1, 20 do
+      assert(lcm.spawn(function()
+        local ok, err = c:set_outcome(outcome("12345", "out-" .. i))
+        assert(not ok and err.queued, tostring(err))
+        assert.equal(3, err.attempts)
+        queued = queued + 1
+        done = done + 1
+      end))
+    end
+    local left, failures = lcm.run(20000)
+    assert.same({ 0, {} }, { left, failures })
+    assert.equal(20, queued)
+    assert.is_true(ticks > 0)
+    -- a few ms: a turn of the loop, on a shared machine
+    assert.is_true(worst < 25, "the ticker was late by " .. worst .. " ms")
+    assert.equal(20, #core.outbox_read(dir .. "/outbox.log"))
+  end)
+
+  it("reports a task that raises, with its traceback, and finishes the others", function()
+    local c = assert(lcm.new { url = s.url })
+    local got = {}
+    for i = 1, 3 do
+      assert(lcm.spawn(function(n)
+        local list = assert(c:get_outcomes("12345"))
+        if n == 2 then error("task two broke") end
+        got[n] = #list
+      end, i))
+    end
+    local left, failures = lcm.run(5000)
+    assert.equal(0, left)
+    assert.equal(1, #failures)
+    assert.matches("task two broke", failures[1].error)
+    assert.matches("stack traceback", failures[1].traceback)
+    assert.equal("failed", failures[1].task.status)
+    assert.is_true(got[1] > 0 and got[3] > 0 and got[2] == nil)
+  end)
+
+  it("returns what a task returned, and lcm.sleep in two tasks overlaps", function()
+    local a = assert(lcm.spawn(function(x) lcm.sleep(150) return x, "a" end, 1))
+    local b = assert(lcm.spawn(function() lcm.sleep(150) return 2 end))
+    local started = core.monotonic_ms()
+    assert.equal(0, (lcm.run()))
+    local took = core.monotonic_ms() - started
+    assert.is_true(took >= 140 and took < 280, "took " .. took .. " ms")
+    assert.same({ "done", 2, 1, "a" }, { a.status, a.results.n, a.results[1], a.results[2] })
+    assert.same({ "done", 2 }, { b.status, b.results[1] })
+  end)
+
+  it("keeps at most max_in_flight requests running; the rest wait their turn in order", function()
+    assert(lcm.configure_engine { max_in_flight = 3 })
+    s:fault { delay_ms = 100, count = 9 }
+    local c = assert(lcm.new { url = s.url })
+    local order = {}
+    for i = 1, 9 do
+      s:add_call { callid = "q" .. i }
+      assert(lcm.spawn(function() assert(c:set_outcome(outcome("q" .. i))) order[#order + 1] = i end))
+    end
+    local pollable = lcm.engine()
+    local started = core.monotonic_ms()
+    repeat
+      local fd = pollable:pollfd()
+      assert.is_true(fd >= 0)
+      local left = assert(pollable:step())
+      core.sleep(5)
+    until left == 0 or core.monotonic_ms() - started > 10000
+    -- 9 Sets of 100 ms, 3 at a time: three rounds
+    assert.is_true(core.monotonic_ms() - started >= 290)
+    local callids = {}
+    for _, o in ipairs(s:outcomes()) do callids[#callids + 1] = o.callid end
+    assert.equal(9, #callids)
+    -- three at a time, in the order submitted: q1-q3 are recorded first, then q4-q6
+    for round = 0, 2 do
+      local group = { callids[3 * round + 1], callids[3 * round + 2], callids[3 * round + 3] }
+      table.sort(group)
+      assert.same({ "q" .. 3 * round + 1, "q" .. 3 * round + 2, "q" .. 3 * round + 3 }, group)
+    end
+    assert.equal(9, #order)
+  end)
+
+  it("lcm.stop ends every request now, and every Set in flight is queued", function()
+    local dir = sim.tmpdir()
+    s:fault { delay_ms = 3000, count = 10 }
+    local c = assert(lcm.new { url = s.url, outbox = dir })
+    local results = {}
+    for i = 1, 10 do
+      assert(lcm.spawn(function()
+        local ok, err = c:set_outcome(outcome("12345", "stop-" .. i))
+        results[i] = ok and "ok" or (err.code .. " " .. tostring(err.queued) .. " " .. tostring(err.recorded))
+      end))
+    end
+    local ticking = true
+    assert(lcm.spawn(function() while ticking do lcm.sleep(10) end end)) -- a ticker: left as it is
+    local left = lcm.run(200)
+    assert.equal(11, left)
+    local started = core.monotonic_ms()
+    left = lcm.stop()
+    assert.is_true(core.monotonic_ms() - started < 500)
+    assert.equal(1, left) -- the ticker
+    for i = 1, 10 do assert.equal("CANCELLED true unknown", results[i]) end
+    assert.equal(10, #core.outbox_read(dir .. "/outbox.log"))
+    -- after stop, calls are sent again: the flush delivers each once
+    local counts = assert(c:flush_outbox())
+    assert.equal(10, counts.sent)
+    local comments = {}
+    for _, o in ipairs(s:outcomes()) do comments[o.AgentComments] = (comments[o.AgentComments] or 0) + 1 end
+    for i = 1, 10 do assert.is_true(comments["stop-" .. i] <= 2, "stop-" .. i) end
+    ticking = false
+    assert.equal(0, (lcm.run(1000))) -- the ticker, left by stop, ends in the next run
+  end)
+
+  describe("misuse", function()
+    it("lcm.spawn of a non-function is invalid", function()
+      for _, v in ipairs { 1, "f", {}, true } do
+        local task, err = lcm.spawn(v)
+        assert.is_nil(task)
+        assert.same({ "invalid", "fn" }, { err.kind, err.field })
+      end
+    end)
+
+    it("lcm.run from inside a task is invalid, and the outer run goes on", function()
+      local inner
+      assert(lcm.spawn(function() inner = { lcm.run() } end))
+      assert.equal(0, (lcm.run(1000)))
+      assert.is_nil(inner[1])
+      assert.same({ "invalid", "lcm.run" }, { inner[2].kind, inner[2].field })
+    end)
+
+    it("a task resumed by hand sends nothing and says why", function()
+      local c = assert(lcm.new { url = s.url })
+      local result
+      local task = assert(lcm.spawn(function() result = { c:get_outcomes("12345") } end))
+      local ok = coroutine.resume(task.co)
+      assert.is_true(ok)
+      assert.is_nil(result[1])
+      assert.same({ "invalid", "task" }, { result[2].kind, result[2].field })
+      assert.equal(0, s:count())
+      assert.equal(0, (lcm.run(1000)))
+    end)
+
+    it("lcm.run with a bad timeout is invalid", function()
+      for _, v in ipairs { -1, 0 / 0, "1", 1e300 } do
+        local left, err = lcm.run(v)
+        assert.is_nil(left)
+        assert.equal("timeout_ms", err.field)
+      end
+    end)
+
+    it("configure_engine refuses unknown settings and bad limits", function()
+      local ok, err = lcm.configure_engine { max_in_flihgt = 3 }
+      assert.same({ nil, "max_in_flihgt" }, { ok, err.field })
+      ok, err = lcm.configure_engine { max_in_flight = 0 }
+      assert.same({ nil, "max_in_flight" }, { ok, err.field })
+      ok, err = lcm.configure_engine { max_in_flight = 1.5 }
+      assert.same({ nil, "max_in_flight" }, { ok, err.field })
+    end)
+  end)
+
+  it("a call outside any task blocks as before, while tasks' requests wait for the loop", function()
+    local c = assert(lcm.new { url = s.url })
+    s:fault { delay_ms = 300, count = 1 }
+    local got
+    assert(lcm.spawn(function() got = #assert(c:get_outcomes("12345")) end))
+    local pollable = lcm.engine()
+    pollable:step() -- the task starts: its request is in flight (300 ms late)
+    local list = assert(c:get_outcomes("12345")) -- blocks; the task's request moves meanwhile
+    assert.is_true(#list > 0)
+    assert.is_nil(got) -- only the loop resumes a task
+    assert.equal(0, (lcm.run(2000)))
+    assert.is_true(got > 0)
+  end)
+end)
+
+describe("cqueues", function()
+  local ok_cq, cqueues = pcall(require, "cqueues")
+  local s
+  setup(function() s = sim.start() end)
+  teardown(function() s:stop() end)
+
+  it("drives 50 concurrent calls, each yielding to cqueues", function()
+    if not ok_cq then
+      pending("lua-cqueues is not installed for " .. _VERSION .. " (Debian packages it for 5.1-5.4)")
+      return
+    end
+    s:fault { delay_ms = 200, count = 50 }
+    assert(lcm.configure_engine { max_in_flight = 64 })
+    local c = assert(lcm.new { url = s.url })
+    local cq = cqueues.new()
+    local got, ticks = 0, 0
+    for _ = 1, 50 do
+      cq:wrap(function()
+        local list = assert(c:get_outcomes("12345"))
+        got = got + (#list > 0 and 1 or 0)
+      end)
+    end
+    cq:wrap(function()
+      while got < 50 do
+        cqueues.sleep(0.01)
+        ticks = ticks + 1
+      end
+    end)
+    local started = core.monotonic_ms()
+    assert(cq:loop())
+    local took = core.monotonic_ms() - started
+    assert.equal(50, got)
+    assert.is_true(took < 1500, "took " .. took .. " ms")
+    assert.is_true(ticks >= 10, "cqueues' own coroutine ran " .. ticks .. " times")
+  end)
+end)
