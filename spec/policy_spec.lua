@@ -6,15 +6,15 @@ local WS_ERROR = [[{"channel":"LCM","topic":"Error","subtopic":"WS_Error","data"
   {"errorType":"WS_Error","errorMessage":"Invalid Call ID:999","msg":"Invalid Call ID."}}]]
 
 -- Which failures are retryable: err.retryable, a public field (docs/errors.md), so these
--- values are the contract.
+-- values are the contract. C reports the facts (its errors say retryable = false), and
+-- policy.retryable decides.
 describe("retryable", function()
   local by_name = {}
   for _, c in pairs(core.curl_codes()) do by_name[c.name] = c end
 
-  -- err.retryable of a libcurl failure with this code name (today decided in C).
+  -- policy.retryable of a libcurl failure with this code name, as lcm.core reports it.
   local function curl_retryable(name)
-    assert.is_table(by_name[name], name)
-    return by_name[name].retryable
+    return policy.retryable { kind = name == "OPERATION_TIMEDOUT" and "timeout" or "transport", code = name }
   end
 
   -- { HTTP status of an answer without an LCM error body, retryable }
@@ -27,22 +27,22 @@ describe("retryable", function()
   for _, c in ipairs(STATUSES) do
     it("of an HTTP " .. c[1] .. " is " .. tostring(c[2]), function()
       local _, err = core.answer("<html>busy</html>", c[1], "X")
-      assert.same({ "http", c[1] }, { err.kind, err.status })
-      assert.equal(c[2], err.retryable)
+      assert.same({ "http", c[1], false }, { err.kind, err.status, err.retryable }) -- a fact, no decision
+      assert.equal(c[2], policy.retryable(err))
     end)
   end
 
   it("of LCM's error envelope is false, whatever the status", function()
     for _, status in ipairs { 200, 429, 500, 503 } do
       local _, err = core.answer(WS_ERROR, status, "X")
-      assert.same({ "lcm", status, false }, { err.kind, err.status, err.retryable })
+      assert.same({ "lcm", status, false }, { err.kind, err.status, policy.retryable(err) })
     end
   end)
 
   it("of an answer that is not for this call or not readable is false", function()
     for _, body in ipairs { "hello", "[1]", '{"channel":"CTI"}' } do
       local _, err = core.answer(body, 200, "X")
-      assert.same({ "protocol", false }, { err.kind, err.retryable })
+      assert.same({ "protocol", false }, { err.kind, policy.retryable(err) })
     end
   end)
 
@@ -69,7 +69,7 @@ describe("retryable", function()
     it("of libcurl's " .. name .. " is false", function() assert.is_false(curl_retryable(name)) end)
   end
 
-  it("of every other libcurl code is false", function()
+  it("of every other libcurl code lcm.core reports is false", function()
     local listed = {}
     for _, name in ipairs(CURL_RETRYABLE) do listed[name] = true end
     local n = 0
@@ -81,6 +81,37 @@ describe("retryable", function()
     end
     assert.is_true(n > 70)
   end)
+
+  it("is decided here for every libcurl code lcm.core reports (a new code must be decided)", function()
+    for name in pairs(by_name) do assert.is_true(policy.curl_decided(name), name) end
+    assert.is_false(policy.curl_decided("NO_SUCH_CODE"))
+    assert.is_false(policy.curl_decided("CURLE_200"))
+  end)
+
+  it("of a libcurl code newer than the curl/curl.h lcm.core was built against is true", function()
+    assert.is_true(policy.retryable { kind = "transport", code = "CURLE_200", sent = true })
+  end)
+
+  -- { err, retryable }: lcm's own codes of the transport kind, and the kinds never retried.
+  local OTHERS = {
+    { { kind = "transport", code = "OUT_OF_MEMORY", sent = true }, false },
+    { { kind = "transport", code = "NO_RANDOM" }, false },
+    { { kind = "transport", code = "CURLE_x" }, false },
+    { { kind = "transport" }, false },
+    { { kind = "protocol", code = "TOO_LARGE", sent = true }, false },
+    { { kind = "protocol", code = "CALLID_MISMATCH" }, false },
+    { { kind = "rejected" }, false },
+    { { kind = "invalid", field = "client" }, false },
+    { { kind = "outbox", code = "ENOSPC" }, false },
+    { { kind = "lcm", code = "WS_Error", status = 503 }, false },
+    { { kind = "http", status = 503 }, true },
+    { { kind = "http" }, false },
+  }
+  for _, c in ipairs(OTHERS) do
+    it("of " .. c[1].kind .. " " .. tostring(c[1].code or c[1].status) .. " is " .. tostring(c[2]), function()
+      assert.equal(c[2], policy.retryable(c[1]))
+    end)
+  end
 end)
 
 describe("failure policy", function()

@@ -119,6 +119,7 @@ function Client:_send(subtopic, body, key)
       -- http:perform refuses a closed client before any attempt (kind invalid).
       if err.kind == "invalid" then attempt = attempt - 1 end
     end
+    err.retryable = policy.retryable(err) -- the one place an attempt's error is judged
     if not err.retryable or attempt >= self.max_attempts then break end
     earlier = earlier or policy.may_be_recorded(err)
     local wait = retry.delay_ms(attempt, retry_after)
