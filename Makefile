@@ -107,8 +107,8 @@ $(BUILD)/lua_modules.h: $(LUA_MODULES) tools/embed_lua.lua Makefile
 	$(LUA) tools/embed_lua.lua $(foreach l,$(DUMP_LUA),--dump $(l)) --source $@ \
 	    $(foreach f,$(LUA_MODULES),lcm.$(basename $(notdir $(f)))=$(f))
 
-# The CURLE_* table from the curl/curl.h the module is built against, with the decision for
-# each code in csrc/curl_codes.txt: the build fails when the header has a code it lacks.
+# The CURLE_* table from the curl/curl.h the module is built against, with the phase of each
+# code in csrc/curl_codes.txt: the build fails when the header has a code it lacks.
 # (After an upgrade of libcurl's headers, `make clean`: the header is not a prerequisite,
 # because finding it needs the compiler, and make reads prerequisites before deps exist.)
 CORE_GEN += $(BUILD)/curl_codes.h

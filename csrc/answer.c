@@ -72,11 +72,6 @@ static int top_is(lua_State *L, const char *want, int ci)
     return len == n && (ci ? strncasecmp(s, want, n) : memcmp(s, want, n)) == 0;
 }
 
-static int is_retryable_status(long status)
-{
-    return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
-}
-
 /* Pushes the error of an error envelope ({topic:"Error"} or an errorType under data or
  * message) and returns 1; returns 0 with the stack unchanged when t is not one. */
 static int push_lcm_error(lua_State *L, int t)
@@ -159,8 +154,6 @@ static int codec_answer(lua_State *L)
         lua_remove(L, -2);
         lua_pushinteger(L, (lua_Integer)status);
         lua_setfield(L, -2, "status");
-        lua_pushboolean(L, is_retryable_status(status));
-        lua_setfield(L, -2, "retryable");
         return lcm_error_return(L);
     }
     if (lua_isnil(L, 4)) {

@@ -1,5 +1,6 @@
 /* The one error model: plain tables sharing a metatable, so Lua code can read
- * err.kind / err.code / err.retryable and print them with tostring(err). */
+ * err.kind / err.code / err.retryable and print them with tostring(err). C never decides
+ * retryable (false until lua/lcm/policy.lua says otherwise). */
 #include <stdio.h>
 #include <string.h>
 

@@ -5,7 +5,9 @@
 #include "compat.h"
 
 /* Pushes a new error object {kind=, code=, message=, retryable=false}; code may be NULL.
- * Further fields are set by the caller with lua_setfield. */
+ * Further fields are set by the caller with lua_setfield. C reports facts only: retryable
+ * is false here so that every error has the field, and only lua/lcm/policy.lua (asked by
+ * the client on every failed attempt) makes it true. */
 void lcm_error_push(lua_State *L, const char *kind, const char *code, const char *message);
 
 /* Returns nil, err: the convention of every runtime failure. Expects the error on top. */

@@ -42,17 +42,17 @@ typedef struct lcm_http {
     size_t max;
 } http_t;
 
-/* Every CURLE_* code of the libcurl the module is built against, with lcm's decision for it:
- * csrc/curl_codes.txt, turned into curl_codes.h by tools/curl_codes.lua at build time. */
+/* Every CURLE_* code of the libcurl the module is built against, with its phase:
+ * csrc/curl_codes.txt, turned into curl_codes.h by tools/curl_codes.lua at build time.
+ * Whether a code is retryable is not decided here: lua/lcm/policy.lua, by err.code. */
 #include "curl_codes.h"
 
 static const struct curl_code {
     CURLcode code;
     const char *name;
-    unsigned char retryable; /* the same request may succeed if sent again */
     unsigned char early;     /* may fail before the request left: see request_left */
 } curl_codes[] = {
-#define X(name, retryable, early) {CURLE_##name, #name, retryable, early},
+#define X(name, early) {CURLE_##name, #name, early},
     LCM_CURL_CODES(X)
 #undef X
 };
@@ -379,19 +379,17 @@ static int request_left(CURL *curl, const struct curl_code *c)
     return size != 0 || pretransfer != 0;
 }
 
-/* Pushes the error of a failed transfer: {kind, code, message, retryable, sent}. */
+/* Pushes the error of a failed transfer: {kind, code, message, sent}. */
 static void push_curl_error(lua_State *L, lcm_transfer_t *t)
 {
     const char *msg = t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->rc);
     const struct curl_code *c = find_code(t->rc);
     if (t->cancelled || t->forked) {
         /* lcm.stop(), or a fork() child, ended it before its answer: a Set's fate is then
-         * unknown when it was started (left), and it may be sent again (the outbox). */
+         * unknown when it was started (left); lcm.policy judges the codes. */
         lcm_error_push(L, t->cancelled ? "timeout" : "transport", t->cancelled ? "CANCELLED" : "FORKED",
                        t->cancelled ? "the request was cancelled (lcm.stop) before its answer"
                                     : "the request was made before a fork(): the child cannot wait for it");
-        lua_pushboolean(L, 1);
-        lua_setfield(L, -2, "retryable");
     } else if (t->too_large || t->rc == CURLE_FILESIZE_EXCEEDED) {
         lua_pushfstring(L, "the answer is larger than max_response_bytes (%d)", (int)t->http->max);
         lcm_error_push(L, "protocol", "TOO_LARGE", lua_tostring(L, -1));
@@ -406,8 +404,6 @@ static void push_curl_error(lua_State *L, lcm_transfer_t *t)
             lcm_error_push(L, "transport", lua_tostring(L, -1), msg);
             lua_remove(L, -2);
         }
-        lua_pushboolean(L, c == NULL || c->retryable);
-        lua_setfield(L, -2, "retryable");
     }
     lua_pushboolean(L, t->left);
     lua_setfield(L, -2, "sent");
@@ -570,18 +566,16 @@ static int http_curl_version(lua_State *L)
     return 1;
 }
 
-/* core.curl_codes() -> { [number] = { name =, retryable =, phase = "connect"|"transfer" } }:
- * the table err.code and err.retryable come from, for specs and curious hosts. */
+/* core.curl_codes() -> { [number] = { name =, phase = "connect"|"transfer" } }: the table
+ * err.code comes from, for specs and curious hosts (retryable: lcm.policy.retryable). */
 static int http_curl_codes(lua_State *L)
 {
     size_t i;
     lua_createtable(L, 0, (int)(sizeof curl_codes / sizeof curl_codes[0]));
     for (i = 0; i < sizeof curl_codes / sizeof curl_codes[0]; i++) {
-        lua_createtable(L, 0, 3);
+        lua_createtable(L, 0, 2);
         lua_pushstring(L, curl_codes[i].name);
         lua_setfield(L, -2, "name");
-        lua_pushboolean(L, curl_codes[i].retryable);
-        lua_setfield(L, -2, "retryable");
         lua_pushstring(L, curl_codes[i].early ? "connect" : "transfer");
         lua_setfield(L, -2, "phase");
         lua_rawseti(L, -2, (int)curl_codes[i].code);

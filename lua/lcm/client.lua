@@ -120,7 +120,8 @@ function Client:_send(subtopic, body, key)
       -- A closed client, or a task resumed by hand, is refused before any attempt (invalid).
       if err.kind == "invalid" then attempt = attempt - 1 end
     end
-    -- CANCELLED: lcm.stop() ends the call now (a Set goes to the outbox, as it is retryable).
+    err.retryable = policy.retryable(err) -- the one place an attempt's error is judged
+    -- CANCELLED: lcm.stop() ends the call now (a Set goes to the outbox: it is retryable).
     if not err.retryable or attempt >= self.max_attempts or err.code == "CANCELLED" then break end
     earlier = earlier or policy.may_be_recorded(err)
     local wait = retry.delay_ms(attempt, retry_after)
