@@ -162,7 +162,8 @@ describe("tasks", function()
       end))
     end
     local ticking, limit = true, core.monotonic_ms() + 10000 -- (a sleep that blocks: fail, not hang)
-    assert(lcm.spawn(function() while ticking and core.monotonic_ms() < limit do lcm.sleep(10) end end)) -- a ticker: left as it is
+    -- a ticker: left as it is by lcm.stop
+    assert(lcm.spawn(function() while ticking and core.monotonic_ms() < limit do lcm.sleep(10) end end))
     local left = lcm.run(200)
     assert.equal(11, left)
     local started = core.monotonic_ms()
