@@ -184,7 +184,7 @@ asan: deps
 	    SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=all" $(SAN_BUILD)/lcm/core.so
 	LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(SAN_BUILD)/?.so;;" LCM_SIM="$(CURDIR)/$(SIM)" \
 	LUA="$(LUA)" LCM_PRELOAD="$(SAN_PRELOAD)" LD_PRELOAD="$(SAN_PRELOAD)" LCM_NO_GETRANDOM="$(CURDIR)/$(NO_GETRANDOM)" \
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 LCM_TIME_FACTOR=3 \
 	    $(BUSTED)
 
 # The embedding host's specs (spec/embed_spec.lua: both host models, 16 threads over http and
@@ -209,11 +209,11 @@ embed-san: deps
 # Memcheck is ~30x slower: the specs of the C paths (encode, answer, records, transport, outbox), not all.
 VALGRIND_SPECS := spec/codec_spec.lua spec/json_spec.lua spec/check_spec.lua spec/client_spec.lua \
                   spec/retry_spec.lua spec/outbox_spec.lua spec/outbox_records_spec.lua spec/transport_spec.lua \
-                  spec/pool_spec.lua spec/records_spec.lua
+                  spec/pool_spec.lua spec/records_spec.lua spec/tasks_spec.lua
 valgrind: deps
 	@sh tools/deps.sh --checks
 	@$(MAKE) --no-print-directory all
-	$(BUSTED_ENV) valgrind --quiet --error-exitcode=99 --leak-check=full \
+	$(BUSTED_ENV) LCM_TIME_FACTOR=30 valgrind --quiet --error-exitcode=99 --leak-check=full \
 	    --errors-for-leak-kinds=definite --show-leak-kinds=definite \
 	    --suppressions=tools/valgrind.supp $(BUSTED) $(VALGRIND_SPECS)
 
