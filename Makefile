@@ -67,6 +67,7 @@ HOST_LIBS   = $(call pc,--libs,$(HOST_PC))
 
 BUILD    ?= build/$(LUA_VERSION)
 CORE     := $(BUILD)/lcm/core.so
+PG       := $(BUILD)/lcm/outbox/postgresql.so
 SIM      := build/lcm-sim
 ROCKSPEC := rockspec/lcm-$(VERSION)-1.rockspec
 
@@ -91,7 +92,7 @@ BUSTED   ?= $(LUA) tools/busted.lua
 
 EMBED    := $(BUILD)/lcm-embed
 
-all: $(CORE) $(SIM) $(EMBED)
+all: $(CORE) $(PG) $(SIM) $(EMBED)
 
 # lcm.core alone: what make install, the rockspec and the Debian package build.
 module: $(CORE)
@@ -125,6 +126,20 @@ $(CORE): $(CORE_SRC) $(CORE_HDR) $(CORE_GEN) VERSION Makefile
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(SANITIZE) $(DEFS) -DLCM_EMBED_LUA -I$(BUILD) -fPIC \
 	    -fvisibility=hidden $(LUA_CFLAGS) $(call pc,--cflags,libcurl) \
 	    -shared $(LDFLAGS) -o $@ $(CORE_SRC) $(call pc,--libs,libcurl) -lz -ldl -pthread
+
+# lcm.outbox.postgresql, the PostgreSQL outbox (docs/outbox.md): a module of its own, the
+# only one linked with libpq, so that lcm.core is not and `require "lcm"` on a PBX without
+# PostgreSQL loads nothing more. Its Lua half (lua/lcm/outbox/pg.lua, outside LUA_MODULES)
+# is carried in it as source: the .so runs it at require, once per state that uses it.
+PG_LUA   := lua/lcm/outbox/pg.lua
+$(BUILD)/pg_modules.h: $(PG_LUA) tools/embed_lua.lua Makefile
+	@mkdir -p $(@D)
+	$(LUA) tools/embed_lua.lua --source $@ lcm.outbox.pg=$(PG_LUA)
+
+$(PG): csrc/pg/outbox_pg.c csrc/compat.h $(BUILD)/pg_modules.h VERSION Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(SANITIZE) $(DEFS) -I$(BUILD) -Icsrc -fPIC -fvisibility=hidden \
+	    $(LUA_CFLAGS) $(call pc,--cflags,libpq) -shared $(LDFLAGS) -o $@ csrc/pg/outbox_pg.c $(call pc,--libs,libpq)
 
 # The simulator embeds Lua 5.4 (whatever LUA_VERSION the module is built for) and its
 # request handler, sim/handler.lua, compiled in so the binary runs from anywhere.
@@ -181,7 +196,8 @@ asan: deps
 	@sh tools/deps.sh --checks
 	@$(MAKE) --no-print-directory $(SIM) $(NO_GETRANDOM) $(EMBED)
 	@$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CFLAGS="-O1 -g -fno-omit-frame-pointer" \
-	    SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=all" $(SAN_BUILD)/lcm/core.so
+	    SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=all" $(SAN_BUILD)/lcm/core.so \
+	    $(SAN_BUILD)/lcm/outbox/postgresql.so
 	LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(SAN_BUILD)/?.so;;" LCM_SIM="$(CURDIR)/$(SIM)" \
 	LUA="$(LUA)" LCM_PRELOAD="$(SAN_PRELOAD)" LD_PRELOAD="$(SAN_PRELOAD)" LCM_NO_GETRANDOM="$(CURDIR)/$(NO_GETRANDOM)" \
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
