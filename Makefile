@@ -4,8 +4,9 @@
 #   make test            the whole spec suite
 #   make lint            luacheck + cppcheck + version consistency
 #   make install         lcm.core and the admin commands for LUA_VERSION: PREFIX, DESTDIR
+#   make install-pg      lcm.outbox.postgresql, the PostgreSQL outbox (libpq), for LUA_VERSION
 #   make install-sim     lcm-sim (PREFIX, DESTDIR)
-#   make deb             the Debian packages lua-lcm, lcm-tools, lcm-sim into build/deb/
+#   make deb             the Debian packages lua-lcm, lua-lcm-postgresql, lcm-tools, lcm-sim into build/deb/
 #   make asan            the suite with lcm.core built with AddressSanitizer and UBSan
 #   make valgrind        a representative part of the suite under valgrind memcheck
 #   make fuzz            libFuzzer on the answer path for FUZZ_SECONDS (default 60)
@@ -87,7 +88,7 @@ CORE_GEN := $(BUILD)/lua_modules.h
 # busted as a Lua module of the interpreter under test (whatever installed it).
 BUSTED   ?= $(LUA) tools/busted.lua
 
-.PHONY: all module deps demo test lint install install-module install-bin install-sim uninstall clean \
+.PHONY: all module pg install-pg deps demo test lint install install-module install-bin install-sim uninstall clean \
         rockspec check-version asan valgrind fuzz embed-san bench deb docs
 
 EMBED    := $(BUILD)/lcm-embed
@@ -96,6 +97,9 @@ all: $(CORE) $(PG) $(SIM) $(EMBED)
 
 # lcm.core alone: what make install, the rockspec and the Debian package build.
 module: $(CORE)
+
+# lcm.outbox.postgresql alone (needs libpq-dev): the Debian package lua-lcm-postgresql.
+pg: $(PG)
 
 # The Lua layer but its entry file (lua/lcm/init.lua, two lines that hand over to lcm.public,
 # so that the searchers find `require "lcm"` on the path as before), compiled to bytecode by each Lua of
@@ -353,6 +357,11 @@ install-module: $(CORE)
 	install -m 0644 $(CORE) $(DESTDIR)$(INST_LIBDIR)/lcm/core.so
 	install -m 0644 lua/lcm/init.lua $(DESTDIR)$(INST_LUADIR)/lcm.lua
 
+# The PostgreSQL outbox's module, for a host that uses one (package lua-lcm-postgresql).
+install-pg: $(PG)
+	install -d $(DESTDIR)$(INST_LIBDIR)/lcm/outbox
+	install -m 0644 $(PG) $(DESTDIR)$(INST_LIBDIR)/lcm/outbox/postgresql.so
+
 install-bin:
 	install -d $(DESTDIR)$(INST_BINDIR)
 	for f in $(BIN_SCRIPTS); do \
@@ -364,8 +373,10 @@ install-sim: $(SIM)
 	install -m 0755 $(SIM) $(DESTDIR)$(INST_BINDIR)/lcm-sim
 
 uninstall:
-	rm -f $(DESTDIR)$(INST_LIBDIR)/lcm/core.so $(DESTDIR)$(INST_LUADIR)/lcm.lua \
+	rm -f $(DESTDIR)$(INST_LIBDIR)/lcm/core.so $(DESTDIR)$(INST_LIBDIR)/lcm/outbox/postgresql.so \
+	    $(DESTDIR)$(INST_LUADIR)/lcm.lua \
 	    $(DESTDIR)$(INST_BINDIR)/lcm-sim $(patsubst bin/%,$(DESTDIR)$(INST_BINDIR)/%,$(BIN_SCRIPTS))
+	-rmdir $(DESTDIR)$(INST_LIBDIR)/lcm/outbox
 	-rmdir $(DESTDIR)$(INST_LIBDIR)/lcm
 
 # Debian packages (debian/), built by dpkg-buildpackage in a copy of the tree under
