@@ -197,7 +197,7 @@ describe("the PostgreSQL outbox", function()
     -- while the first replay waits on LCM, its backend is terminated (its row lock with it)
     local kill = sim.file("SELECT pg_terminate_backend(pid) FROM pg_stat_activity " ..
                           "WHERE application_name = 'lcm' AND state = 'idle in transaction'")
-    os.execute(p:shell_env() .. "sh -c 'sleep 0.5; psql -X -At -f " .. kill .. "' >/dev/null 2>&1 &")
+    os.execute(sim.ENV .. p:shell_env() .. "sh -c 'sleep 0.5; psql -X -At -f " .. kill .. "' >/dev/null 2>&1 &")
     local up = assert(lcm.new { url = s.url, outbox = p.uri, max_attempts = 1 })
     local counts, err = up:flush_outbox()
     assert.is_nil(counts)
@@ -214,7 +214,9 @@ describe("the PostgreSQL outbox", function()
   it("a statement timeout is queued = false with PostgreSQL's reason, and nothing is written", function()
     local uri = p.uri .. "?options=-c%20statement_timeout%3D300"
     local c = assert(lcm.new { url = helper.down_url(), outbox = uri, max_attempts = 1 })
-    os.execute(p:shell_env() .. "psql -X -Atc 'BEGIN; LOCK TABLE lcm_outbox.queue; SELECT pg_sleep(1.5); COMMIT' " ..
+    -- (sim.ENV: a sanitizer run's preload stays out of psql)
+    os.execute(sim.ENV .. p:shell_env() ..
+               "psql -X -Atc 'BEGIN; LOCK TABLE lcm_outbox.queue; SELECT pg_sleep(1.5); COMMIT' " ..
                ">/dev/null 2>&1 &")
     assert(helper.wait_until(function()
       return count("SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND relation = " ..
