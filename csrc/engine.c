@@ -329,53 +329,59 @@ static lcm_transfer_t *new_transfer(lua_State *L)
 }
 
 /* A transfer for the request of stack slots 2.. (client, url, body, key, timeout, connect
- * timeout), pushed. Raises on a bad argument (a programming error of the Lua layer), before
- * the engine is entered: nothing is held then. */
+ * timeout), pushed, with the Lua values it needs kept; or NULL with the error pushed (a
+ * closed client). Everything that allocates in Lua happens here or after leave(): a memory
+ * error (or a bad argument, a programming error of the Lua layer) raised here finds nothing
+ * held, and the engine is never left busy. transfer_gc releases what a raise left kept. */
 static lcm_transfer_t *prepare(lua_State *L)
 {
     lcm_transfer_t *t;
     luaL_checkudata(L, 1, LCM_ENGINE_MT);
     t = new_transfer(L);
     lcm_transfer_args(L, 3, t);
-    return t;
-}
-
-/* Submits t (prepared, on the top of the stack): it starts at once, or waits its turn past
- * max_in_flight. Leaves t on the stack (1), or pushes nil, err above it (2). */
-static int submit(lua_State *L, engine_t *e, lcm_transfer_t *t)
-{
     if ((t->http = lcm_http_check(L, 2)) == NULL)
-        return lcm_error_return(L);
-    if (e->stopping) { /* lcm.stop() is under way: it ends at once, nothing sent */
-        t->cancelled = 1;
-        t->left = 0;
-        return lcm_transfer_push(L, t);
-    }
-    t->engine = e;
-    lua_pushvalue(L, -1);
-    t->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        return NULL;
     lua_pushvalue(L, 4);
     t->body_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pushvalue(L, 2);
     t->http_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushvalue(L, -1);
+    t->self_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* last: until it holds, gc can collect t */
+    return t;
+}
+
+/* Submits t (prepared): it starts at once, or waits its turn past max_in_flight. C only:
+ * the engine is busy. While lcm.stop() is under way it ends at once, nothing sent. */
+static void submit(engine_t *e, lcm_transfer_t *t)
+{
+    t->engine = e;
+    if (e->stopping) {
+        t->cancelled = 1;
+        t->left = 0;
+        t->state = LCM_T_DONE;
+        link_tail(&e->done, t);
+        return;
+    }
     t->state = LCM_T_QUEUED;
     link_tail(&e->queued, t);
     start_queued(e);
-    return 1;
 }
 
 /* engine:submit(client, url, body, key|nil, timeout_ms, connect_timeout_ms) -> transfer |
- * nil, err. */
+ * nil, err (a closed client, another thread inside the engine). */
 static int engine_submit(lua_State *L)
 {
     lcm_transfer_t *t = prepare(L);
-    engine_t *e = enter(L, 1);
-    int n;
-    if (e == NULL)
+    engine_t *e;
+    if (t == NULL || (e = enter(L, 1)) == NULL) {
+        if (t != NULL)
+            unref_all(L, t);
         return lcm_error_return(L);
-    n = submit(L, e, t);
+    }
+    submit(e, t);
     leave(e);
-    return n;
+    lua_pushvalue(L, -1);
+    return 1;
 }
 
 /* Takes t off the done list: its result is the caller's now. */
@@ -387,14 +393,13 @@ static void take(lua_State *L, engine_t *e, lcm_transfer_t *t)
     unref_all(L, t);
 }
 
-/* Drives the engine until t has ended, then pushes its result. */
-static int wait_for(lua_State *L, engine_t *e, lcm_transfer_t *t)
+/* Drives the engine until t has ended and takes it (busy: C only). */
+static void wait_for(lua_State *L, engine_t *e, lcm_transfer_t *t)
 {
     while (t->state == LCM_T_QUEUED || t->state == LCM_T_RUNNING)
         turn(e, MAX_WAIT_MS);
     if (t->state == LCM_T_DONE)
         take(L, e, t);
-    return lcm_transfer_push(L, t);
 }
 
 /* engine:perform(client, url, body, key|nil, timeout_ms, connect_timeout_ms)
@@ -403,17 +408,16 @@ static int wait_for(lua_State *L, engine_t *e, lcm_transfer_t *t)
 static int engine_perform(lua_State *L)
 {
     lcm_transfer_t *t = prepare(L);
-    engine_t *e = enter(L, 1);
-    int n;
-    if (e == NULL)
+    engine_t *e;
+    if (t == NULL || (e = enter(L, 1)) == NULL) {
+        if (t != NULL)
+            unref_all(L, t);
         return lcm_error_return(L);
-    if (submit(L, e, t) != 1) {
-        leave(e);
-        return 2;
     }
-    n = wait_for(L, e, t);
+    submit(e, t);
+    wait_for(L, e, t);
     leave(e);
-    return n;
+    return lcm_transfer_push(L, t); /* t stays on the stack below its result */
 }
 
 /* engine:wait(transfer) -> its result, as perform's. */
@@ -421,14 +425,13 @@ static int engine_wait(lua_State *L)
 {
     lcm_transfer_t *t = luaL_checkudata(L, 2, LCM_TRANSFER_MT);
     engine_t *e;
-    int n;
     luaL_argcheck(L, t->engine == luaL_checkudata(L, 1, LCM_ENGINE_MT) || t->state == LCM_T_TAKEN, 2,
                   "a transfer of another engine");
     if ((e = enter(L, 1)) == NULL)
         return lcm_error_return(L);
-    n = wait_for(L, e, t);
+    wait_for(L, e, t);
     leave(e);
-    return n;
+    return lcm_transfer_push(L, t);
 }
 
 /* engine:step([wait_ms]) -> { transfer, ... }: one turn, waiting up to wait_ms (default 0)
@@ -441,14 +444,16 @@ static int engine_step(lua_State *L)
     if (e == NULL)
         return lcm_error_return(L);
     turn(e, wait_ms);
+    leave(e);
+    /* Each ended transfer stays in the done list (and the registry) until the list holds
+     * it: a memory error here loses none, the next step reports it. */
     lua_createtable(L, (int)e->done.n, 0);
     while (e->done.head != NULL) {
         lcm_transfer_t *t = e->done.head;
         lua_rawgeti(L, LUA_REGISTRYINDEX, t->self_ref);
-        take(L, e, t);
         lua_rawseti(L, -2, ++i);
+        take(L, e, t);
     }
-    leave(e);
     return 1;
 }
 
@@ -594,6 +599,7 @@ static int transfer_gc(lua_State *L)
         t->state = LCM_T_TAKEN;
     }
     t->engine = NULL;
+    unref_all(L, t); /* what a memory error in prepare left kept */
     lcm_transfer_free(t);
     return 0;
 }

@@ -156,7 +156,7 @@ describe("tasks", function()
 
   it("lcm.stop ends every request now, and every Set in flight is queued", function()
     local dir = sim.tmpdir()
-    s:fault { delay_ms = 3000, count = 10 }
+    s:fault { delay_ms = 3000 * SLOW, count = 10 } -- longer than the run below
     local c = assert(lcm.new { url = s.url, outbox = dir })
     local results = {}
     for i = 1, 10 do
@@ -168,6 +168,10 @@ describe("tasks", function()
     local ticking, limit = true, core.monotonic_ms() + 10000 * SLOW -- (a sleep that blocks: fail, not hang)
     -- a ticker: left as it is by lcm.stop
     assert(lcm.spawn(function() while ticking and core.monotonic_ms() < limit do lcm.sleep(10) end end))
+    finally(function() -- when this case fails, its ticker must not outlive it
+      ticking = false
+      lcm.run(1000 * SLOW)
+    end)
     local left = lcm.run(200 * SLOW)
     assert.equal(11, left)
     local started = core.monotonic_ms()
