@@ -7,6 +7,9 @@
  *   freeswitch mode: like mod_lua, every call is a fresh lua_State (luaL_newstate, the
  *                    standard libraries, the freeswitch object, the session), in the call's
  *                    thread, running examples/freeswitch/lcm_outcome.lua; closed at its end;
+ *   tasks mode:      a dialer script's model: one lua_State per thread for all its calls, each
+ *                    call a task (lcm.spawn) setting its outcome, all run by one lcm.run: each
+ *                    thread drives an engine of its own with every call in flight at once;
  *   asterisk mode:   like pbx_lua, extensions.lua first runs once without a channel (the
  *                    module's load), then every channel gets a fresh lua_State in which
  *                    examples/asterisk/extensions.lua runs again (with app and channel);
@@ -18,7 +21,7 @@
  * and the tokens left in the retry budget of the URL. Exit 0 when every call was accounted
  * for and no script raised an error or failed to Return.
  *
- *   lcm-embed --mode freeswitch|asterisk --threads N --calls M --url URL --outbox DIR
+ *   lcm-embed --mode freeswitch|asterisk|tasks --threads N --calls M --url URL --outbox DIR
  *             [--no-share] [--ca-file PEM] [--max-total N] [--fork] [--stats]
  * --stats: after the calls, a fresh state prints lcm.stats_text() to stdout (after a line
  * "lcm.stats_text():"): the process-wide counters every thread's states fed.
@@ -45,7 +48,7 @@
 #endif
 
 typedef struct {
-    int id, calls, asterisk, no_share, max_total;
+    int id, calls, asterisk, tasks, no_share, max_total;
     const char *url, *outbox, *ca_file;
     int ok, failed, raised;
     char *out; /* the "callid result" lines of this thread */
@@ -261,10 +264,86 @@ static void one_call(worker_t *w, int n)
     lua_close(L); /* the script's end (mod_lua) or the channel's hangup (pbx_lua) */
 }
 
+/* tasks mode: every call of the thread is a task of one state; "callid result" lines back. */
+static const char tasks_script[] =
+    "local url, outbox, id, calls = ...\n"
+    "local lcm = require 'lcm'\n"
+    "assert(lcm.configure_engine { max_in_flight = calls })\n"
+    "local c = assert(lcm.new { url = url, outbox = outbox, logger = function(level, message)\n"
+    "  if level ~= 'debug' then host_log(level, message) end end })\n"
+    "local lines = {}\n"
+    "for n = 1, calls do\n"
+    "  local callid = string.format('t%dc%d', id, n)\n"
+    "  assert(lcm.spawn(function()\n"
+    "    local ok, err = c:set_outcome { callid = callid, account_number = '5|3|1|0|0|44|1',\n"
+    "                                    business_outcome = 107, call_outcome = 'DNC', user_id = '1234' }\n"
+    "    lines[#lines + 1] = callid .. ' ' .. (ok and 'OK' or err.queued and 'QUEUED' or ('FAILED ' .. err.kind))\n"
+    "  end))\n"
+    "end\n"
+    "local left, failures = lcm.run(120000)\n"
+    "assert(left == 0, left .. ' tasks still running')\n"
+    "assert(#failures == 0, failures[1] and failures[1].traceback)\n"
+    "c:close()\n"
+    "return table.concat(lines, '\\n')\n";
+
+static void tasks_thread(worker_t *w)
+{
+    lua_State *L = luaL_newstate();
+    char callid[64];
+    if (L == NULL)
+        abort();
+    luaL_openlibs(L);
+    lua_pushcfunction(L, host_log);
+    lua_setglobal(L, "host_log");
+    lua_pushboolean(L, w->no_share);
+    if (w->ca_file != NULL)
+        lua_pushstring(L, w->ca_file);
+    else
+        lua_pushnil(L);
+    if (w->max_total > 0)
+        lua_pushinteger(L, w->max_total);
+    else
+        lua_pushnil(L);
+    if (run(L, test_hooks, sizeof test_hooks - 1, "=hooks", 3, 0)) {
+        lua_pushstring(L, w->url);
+        lua_pushstring(L, w->outbox);
+        lua_pushinteger(L, w->id);
+        lua_pushinteger(L, w->calls);
+    }
+    if (lua_gettop(L) != 4 || !run(L, tasks_script, sizeof tasks_script - 1, "=dialer", 4, 1)) {
+        snprintf(callid, sizeof callid, "t%d", w->id);
+        fprintf(stderr, "lcm-embed: %s raised: %s\n", callid, lua_tostring(L, -1));
+        w->raised += w->calls;
+        emit(w, callid, "raised");
+    } else {
+        const char *line = lua_tostring(L, -1);
+        while (line != NULL && *line != '\0') {
+            const char *end = strchr(line, '\n'), *space = strchr(line, ' ');
+            size_t n = end ? (size_t)(end - line) : strlen(line);
+            char result[64];
+            if (space == NULL || space > line + n || (size_t)(space - line) >= sizeof callid)
+                break;
+            snprintf(callid, sizeof callid, "%.*s", (int)(space - line), line);
+            snprintf(result, sizeof result, "%.*s", (int)(line + n - space - 1), space + 1);
+            if (strcmp(result, "OK") == 0)
+                w->ok++;
+            else
+                w->failed++;
+            emit(w, callid, result);
+            line = end ? end + 1 : NULL;
+        }
+    }
+    lua_close(L);
+}
+
 static void *worker(void *arg)
 {
     worker_t *w = arg;
     int n;
+    if (w->tasks) {
+        tasks_thread(w);
+        return NULL;
+    }
     for (n = 1; n <= w->calls; n++)
         one_call(w, n);
     return NULL;
@@ -378,7 +457,7 @@ __attribute__((visibility("default"))) int lcm_embed_main(int argc, char **argv)
 
 int lcm_embed_main(int argc, char **argv)
 {
-    int threads = 4, calls = 10, asterisk = 0, no_share = 0, do_fork = 0, do_stats = 0, max_total = 0, i, ok = 0,
+    int threads = 4, calls = 10, asterisk = 0, tasks = 0, no_share = 0, do_fork = 0, do_stats = 0, max_total = 0, i, ok = 0,
         failed = 0, raised = 0;
     const char *url = NULL, *outbox = NULL, *ca_file = NULL;
     pthread_t *tids;
@@ -392,8 +471,10 @@ int lcm_embed_main(int argc, char **argv)
             continue;
         }
         i++;
-        if (strcmp(a, "--mode") == 0)
+        if (strcmp(a, "--mode") == 0) {
             asterisk = strcmp(v, "asterisk") == 0;
+            tasks = strcmp(v, "tasks") == 0;
+        }
         else if (strcmp(a, "--threads") == 0)
             threads = atoi(v);
         else if (strcmp(a, "--calls") == 0)
@@ -410,7 +491,7 @@ int lcm_embed_main(int argc, char **argv)
             url = NULL, i = argc;
     }
     if (url == NULL || outbox == NULL || threads < 1 || calls < 1) {
-        fprintf(stderr, "usage: lcm-embed --mode freeswitch|asterisk --threads N --calls M --url URL "
+        fprintf(stderr, "usage: lcm-embed --mode freeswitch|asterisk|tasks --threads N --calls M --url URL "
                         "--outbox DIR [--no-share] [--ca-file PEM] [--max-total N] [--fork] [--stats]\n");
         return 2;
     }
@@ -424,6 +505,7 @@ int lcm_embed_main(int argc, char **argv)
         ws[i].id = i + 1;
         ws[i].calls = calls;
         ws[i].asterisk = asterisk;
+        ws[i].tasks = tasks;
         ws[i].no_share = no_share;
         ws[i].url = url;
         ws[i].outbox = outbox;
@@ -441,7 +523,7 @@ int lcm_embed_main(int argc, char **argv)
     }
     fflush(stdout);
     fprintf(stderr, "lcm-embed: %s mode, %d threads x %d calls: %d OK, %d failed with a result, %d raised\n",
-            asterisk ? "asterisk" : "freeswitch", threads, calls, ok, failed, raised);
+            asterisk ? "asterisk" : tasks ? "tasks" : "freeswitch", threads, calls, ok, failed, raised);
     print_report(report, sizeof report - 1, url, stderr);
     if (do_stats) {
         print_report(stats_text, sizeof stats_text - 1, url, stdout);
