@@ -162,9 +162,13 @@ BUSTED_ENV := LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/?.so;;" 
               LCM_SIM="$(CURDIR)/$(SIM)" LCM_EMBED="$(CURDIR)/$(EMBED)" LUA="$(LUA)" \
               LCM_NO_GETRANDOM="$(CURDIR)/$(NO_GETRANDOM)"
 
+# Then the dialer loop on tasks (examples/dialer_async.lua), which starts its own lcm-sim
+# with latency and faults armed.
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@$(BUSTED_ENV) sh tools/with-sim.sh $(LUA) examples/dialer.lua
+	@echo
+	@$(BUSTED_ENV) $(LUA) examples/dialer_async.lua
 
 test: deps
 	@$(MAKE) --no-print-directory all $(NO_GETRANDOM)

@@ -22,6 +22,56 @@ describe("examples/dialer.lua (the demo)", function()
   end)
 end)
 
+describe("examples/dialer_async.lua (a dialer loop on tasks)", function()
+  local s
+  setup(function() s = sim.start { fixtures = { any_callid = true } } end)
+  teardown(function() s:stop() end)
+
+  -- 50 agents x 10 wrap-ups, each outcome set in a task of its own, against answers 40 ms
+  -- late with 503s and connections dropped after the outcome was recorded: each of the 500
+  -- is recorded once (a retry after a drop carries the same Idempotency-Key), and the
+  -- ticker reports its worst lateness (one after the other the Sets would take > 20 s).
+  it("records all 500 outcomes once at lcm-sim while the ticker keeps time", function()
+    s:reset()
+    local faults = {}
+    for _ = 1, 12 do
+      faults[#faults + 1] = { delay_ms = 40, count = 30 }
+      faults[#faults + 1] = { status = 503, count = 2 }
+      faults[#faults + 1] = { drop = true, after = true, count = 1 }
+    end
+    faults[#faults + 1] = { delay_ms = 40, count = 1000 } -- the rest: late
+    s:fault(faults)
+    local dir = sim.tmpdir()
+    local out, ok = sim.run(string.format("LCM_URL='%s' LCM_OUTBOX='%s' %s examples/dialer_async.lua", s.url, dir,
+                                          sim.LUA))
+    assert.is_true(ok, out)
+    assert.matches("50 agents wrapped up 500 calls in %d+ ms: 500 outcomes recorded, 0 queued, 0 failed", out)
+    local worst = tonumber(out:match("ticker: %d+ ticks of 10 ms, worst lateness ([%d.]+) ms"))
+    assert.is_number(worst, out)
+    assert.is_true(worst < 100, out)
+    local keys, callids, n = {}, {}, 0
+    for _, o in ipairs(s:outcomes()) do
+      assert.is_nil(keys[o.idempotency_key], "an Idempotency-Key recorded twice")
+      assert.is_nil(callids[o.callid], "a callid recorded twice: " .. tostring(o.callid))
+      keys[o.idempotency_key], callids[o.callid] = true, true
+      n = n + 1
+    end
+    assert.equal(500, n)
+    for i = 1, 500 do assert.is_true(callids[tostring(700000 + i)], "callid " .. (700000 + i)) end
+    -- every 503 and drop was met (the faults before the last were all taken), and retried
+    local requests = s:count()
+    assert.is_true(requests >= 536, "requests: " .. requests)
+    assert.equal(1000 - (requests - 12 * 33), s:state().faults)
+  end)
+
+  it("runs on its own simulator (make demo) and checks what it recorded", function()
+    local out, ok = sim.run(sim.LUA .. " examples/dialer_async.lua")
+    assert.is_true(ok, out)
+    assert.matches("500 outcomes recorded, 0 queued, 0 failed", out)
+    assert.matches("lcm%-sim recorded 500 outcomes: 500 distinct Idempotency%-Keys, 500 distinct callids", out)
+  end)
+end)
+
 describe("host examples against lcm-sim", function()
   local s, dir
   setup(function() s = sim.start() end)
