@@ -4,8 +4,9 @@
 #   make test            the whole spec suite
 #   make lint            luacheck + cppcheck + version consistency
 #   make install         lcm.core and the admin commands for LUA_VERSION: PREFIX, DESTDIR
+#   make install-pg      lcm.outbox.postgresql, the PostgreSQL outbox (libpq), for LUA_VERSION
 #   make install-sim     lcm-sim (PREFIX, DESTDIR)
-#   make deb             the Debian packages lua-lcm, lcm-tools, lcm-sim into build/deb/
+#   make deb             the Debian packages lua-lcm, lua-lcm-postgresql, lcm-tools, lcm-sim into build/deb/
 #   make asan            the suite with lcm.core built with AddressSanitizer and UBSan
 #   make valgrind        a representative part of the suite under valgrind memcheck
 #   make fuzz            libFuzzer on the answer path for FUZZ_SECONDS (default 60)
@@ -67,6 +68,7 @@ HOST_LIBS   = $(call pc,--libs,$(HOST_PC))
 
 BUILD    ?= build/$(LUA_VERSION)
 CORE     := $(BUILD)/lcm/core.so
+PG       := $(BUILD)/lcm/outbox/postgresql.so
 SIM      := build/lcm-sim
 ROCKSPEC := rockspec/lcm-$(VERSION)-1.rockspec
 
@@ -86,15 +88,18 @@ CORE_GEN := $(BUILD)/lua_modules.h
 # busted as a Lua module of the interpreter under test (whatever installed it).
 BUSTED   ?= $(LUA) tools/busted.lua
 
-.PHONY: all module deps demo test lint install install-module install-bin install-sim uninstall clean \
+.PHONY: all module pg install-pg deps demo test lint install install-module install-bin install-sim uninstall clean \
         rockspec check-version asan valgrind fuzz embed-san bench deb docs
 
 EMBED    := $(BUILD)/lcm-embed
 
-all: $(CORE) $(SIM) $(EMBED)
+all: $(CORE) $(PG) $(SIM) $(EMBED)
 
 # lcm.core alone: what make install, the rockspec and the Debian package build.
 module: $(CORE)
+
+# lcm.outbox.postgresql alone (needs libpq-dev): the Debian package lua-lcm-postgresql.
+pg: $(PG)
 
 # The Lua layer but its entry file (lua/lcm/init.lua, two lines that hand over to lcm.public,
 # so that the searchers find `require "lcm"` on the path as before), compiled to bytecode by each Lua of
@@ -125,6 +130,20 @@ $(CORE): $(CORE_SRC) $(CORE_HDR) $(CORE_GEN) VERSION Makefile
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(SANITIZE) $(DEFS) -DLCM_EMBED_LUA -I$(BUILD) -fPIC \
 	    -fvisibility=hidden $(LUA_CFLAGS) $(call pc,--cflags,libcurl) \
 	    -shared $(LDFLAGS) -o $@ $(CORE_SRC) $(call pc,--libs,libcurl) -lz -ldl -pthread
+
+# lcm.outbox.postgresql, the PostgreSQL outbox (docs/outbox.md): a module of its own, the
+# only one linked with libpq, so that lcm.core is not and `require "lcm"` on a PBX without
+# PostgreSQL loads nothing more. Its Lua half (lua/lcm/outbox/pg.lua, outside LUA_MODULES)
+# is carried in it as source: the .so runs it at require, once per state that uses it.
+PG_LUA   := lua/lcm/outbox/pg.lua
+$(BUILD)/pg_modules.h: $(PG_LUA) tools/embed_lua.lua Makefile
+	@mkdir -p $(@D)
+	$(LUA) tools/embed_lua.lua --source $@ lcm.outbox.pg=$(PG_LUA)
+
+$(PG): csrc/pg/outbox_pg.c csrc/compat.h $(BUILD)/pg_modules.h VERSION Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(SANITIZE) $(DEFS) -I$(BUILD) -Icsrc -fPIC -fvisibility=hidden \
+	    $(LUA_CFLAGS) $(call pc,--cflags,libpq) -shared $(LDFLAGS) -o $@ csrc/pg/outbox_pg.c $(call pc,--libs,libpq)
 
 # The simulator embeds Lua 5.4 (whatever LUA_VERSION the module is built for) and its
 # request handler, sim/handler.lua, compiled in so the binary runs from anywhere.
@@ -185,10 +204,11 @@ asan: deps
 	@sh tools/deps.sh --checks
 	@$(MAKE) --no-print-directory $(SIM) $(NO_GETRANDOM) $(EMBED)
 	@$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CFLAGS="-O1 -g -fno-omit-frame-pointer" \
-	    SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=all" $(SAN_BUILD)/lcm/core.so
+	    SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=all" $(SAN_BUILD)/lcm/core.so \
+	    $(SAN_BUILD)/lcm/outbox/postgresql.so
 	LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(SAN_BUILD)/?.so;;" LCM_SIM="$(CURDIR)/$(SIM)" \
 	LUA="$(LUA)" LCM_PRELOAD="$(SAN_PRELOAD)" LD_PRELOAD="$(SAN_PRELOAD)" LCM_NO_GETRANDOM="$(CURDIR)/$(NO_GETRANDOM)" \
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 LCM_TIME_FACTOR=3 \
 	    $(BUSTED)
 
 # The embedding host's specs (spec/embed_spec.lua: both host models, 16 threads over http and
@@ -213,11 +233,11 @@ embed-san: deps
 # Memcheck is ~30x slower: the specs of the C paths (encode, answer, records, transport, outbox), not all.
 VALGRIND_SPECS := spec/codec_spec.lua spec/json_spec.lua spec/check_spec.lua spec/client_spec.lua \
                   spec/retry_spec.lua spec/outbox_spec.lua spec/outbox_records_spec.lua spec/transport_spec.lua \
-                  spec/pool_spec.lua spec/records_spec.lua
+                  spec/pool_spec.lua spec/records_spec.lua spec/tasks_spec.lua
 valgrind: deps
 	@sh tools/deps.sh --checks
 	@$(MAKE) --no-print-directory all
-	$(BUSTED_ENV) valgrind --quiet --error-exitcode=99 --leak-check=full \
+	$(BUSTED_ENV) LCM_TIME_FACTOR=30 valgrind --quiet --error-exitcode=99 --leak-check=full \
 	    --errors-for-leak-kinds=definite --show-leak-kinds=definite \
 	    --suppressions=tools/valgrind.supp $(BUSTED) $(VALGRIND_SPECS)
 
@@ -351,6 +371,11 @@ install-module: $(CORE)
 	install -m 0644 $(CORE) $(DESTDIR)$(INST_LIBDIR)/lcm/core.so
 	install -m 0644 lua/lcm/init.lua $(DESTDIR)$(INST_LUADIR)/lcm.lua
 
+# The PostgreSQL outbox's module, for a host that uses one (package lua-lcm-postgresql).
+install-pg: $(PG)
+	install -d $(DESTDIR)$(INST_LIBDIR)/lcm/outbox
+	install -m 0644 $(PG) $(DESTDIR)$(INST_LIBDIR)/lcm/outbox/postgresql.so
+
 install-bin:
 	install -d $(DESTDIR)$(INST_BINDIR)
 	for f in $(BIN_SCRIPTS); do \
@@ -362,8 +387,10 @@ install-sim: $(SIM)
 	install -m 0755 $(SIM) $(DESTDIR)$(INST_BINDIR)/lcm-sim
 
 uninstall:
-	rm -f $(DESTDIR)$(INST_LIBDIR)/lcm/core.so $(DESTDIR)$(INST_LUADIR)/lcm.lua \
+	rm -f $(DESTDIR)$(INST_LIBDIR)/lcm/core.so $(DESTDIR)$(INST_LIBDIR)/lcm/outbox/postgresql.so \
+	    $(DESTDIR)$(INST_LUADIR)/lcm.lua \
 	    $(DESTDIR)$(INST_BINDIR)/lcm-sim $(patsubst bin/%,$(DESTDIR)$(INST_BINDIR)/%,$(BIN_SCRIPTS))
+	-rmdir $(DESTDIR)$(INST_LIBDIR)/lcm/outbox
 	-rmdir $(DESTDIR)$(INST_LIBDIR)/lcm
 
 # Debian packages (debian/), built by dpkg-buildpackage in a copy of the tree under

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Smoke test of the installed Debian packages (lua-lcm, lcm-tools, lcm-sim), as .ci/run runs
+# Smoke test of the installed Debian packages (lua-lcm, lua-lcm-postgresql, lcm-tools, lcm-sim), as .ci/run runs
 # it after `make deb` and `apt-get install ./build/deb/*.deb`: every Lua Debian ships, and
 # LuaJIT, loads lcm from the installed files only (from /, no LUA_PATH or LUA_CPATH) and
 # talks to the installed lcm-sim; then the installed lcm-flush-outbox flushes an outbox.
@@ -11,7 +11,11 @@ export LCM_SIM=/usr/bin/lcm-sim
 cd /
 for lua in lua5.1 lua5.2 lua5.3 lua5.4 luajit; do
     sh "$tools/with-sim.sh" "$lua" "$tools/smoke.lua"
+    # lua-lcm-postgresql: the PostgreSQL outbox's module loads from the installed files
+    "$lua" -e 'assert(require("lcm.outbox.postgresql").SCHEMA_VERSION == 1)'
 done
+# lua-lcm alone does not link libpq (lua-lcm-postgresql does)
+if ldd /usr/lib/*/lua/5.4/lcm/core.so | grep -q libpq; then echo "deb-smoke: lcm.core links libpq" >&2; exit 1; fi
 outbox=$(mktemp -d)
 trap 'rm -rf "$outbox"' EXIT
 out=$(sh "$tools/with-sim.sh" sh -c 'lcm-flush-outbox "$1"' sh "$outbox")

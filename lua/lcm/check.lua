@@ -135,9 +135,13 @@ end
 
 -- The outbox: a directory's name. Whether it is usable is not checked here: the outbox is
 -- the fallback, and a directory the process cannot write must never stop a Set from
--- reaching a working LCM (lcm.client's new logs and counts it instead).
+-- reaching a working LCM (lcm.client's new logs and counts it instead). A postgresql://
+-- URI is configuration to get right, not a resource: one its module is missing for, or
+-- libpq cannot read, is invalid (lcm.outbox.check_target; lcm.outbox is loaded then only).
 local function directory(field, v)
-  return M.text(field, v)
+  local s, err = M.text(field, v)
+  if s and s:find("^postgres") then return require("lcm.outbox").check_target(s) end
+  return s, err
 end
 
 local function url(field, v)

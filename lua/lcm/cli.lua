@@ -399,7 +399,7 @@ COMMANDS.ping = {
     -- A configured outbox the process cannot use is CRITICAL: LCM may answer, but a Set
     -- whose outcome is unknown would be lost to it.
     local usable, unusable = true, nil
-    if c.outbox then usable, unusable = core.outbox_check(c.outbox) end
+    if c.outbox then usable, unusable = c.outbox_module.check(c.outbox) end
     local code, state = OK, "OK"
     if not answered or ms > critical or not usable then
       code, state = CRITICAL, "CRITICAL"
@@ -520,20 +520,20 @@ end
 OUTBOX.status = {
   summary = "what is queued and dead (OK 0: empty, WARNING 1: queued, CRITICAL 2: dead letters or damage),\n" ..
             "                and this process's outbox counters and retry budgets",
-  run = function(_, dir)
-    local st, err = outbox.records(dir)
+  run = function(_, dir, box)
+    local st, err = box.records(dir)
     if not st then return failed(err, CRITICAL) end
     local counts = status_counts(st)
     local oldest = counts.oldest_queued_at and (" (oldest " .. when(counts.oldest_queued_at) .. ")") or ""
-    local text = { string.format("%s: %d queued%s, %d dead, %d damaged", dir, counts.queued, oldest, counts.dead,
-                                 counts.damaged) }
+    local text = { string.format("%s: %d queued%s, %d dead, %d damaged", box.display(dir), counts.queued, oldest,
+                                 counts.dead, counts.damaged) }
     if #st.kept > 0 then
       text[#text + 1] = #st.kept .. " damaged record(s) kept in damaged.log: lcm outbox list shows what can be " ..
                         "read; remove the file once they are handled"
     end
     -- A directory the host cannot queue in is CRITICAL whatever it holds: its Sets are sent,
     -- but one whose outcome is unknown is lost to the outbox (lcm.client, _check_outbox).
-    local usable, why = core.outbox_check(dir)
+    local usable, why = box.check(dir)
     if not usable then
       counts.unusable = why
       text[#text + 1] = "not usable: " .. why
@@ -545,8 +545,8 @@ OUTBOX.status = {
 
 OUTBOX.list = {
   summary = "every queued and dead record, oldest first",
-  run = function(_, dir)
-    local st, err = outbox.records(dir)
+  run = function(_, dir, box)
+    local st, err = box.records(dir)
     if not st then return failed(err, CRITICAL) end
     local text, data = {}, { queued = {}, dead = {}, damaged = st.damaged }
     for _, r in ipairs(st.queued) do data.queued[#data.queued + 1] = record_text(text, "queued", r) end
@@ -569,7 +569,7 @@ OUTBOX.list = {
     end
     local unread = st.damaged - #st.kept
     if unread > 0 then text[#text + 1] = unread .. " damaged record(s) not yet kept aside (lcm outbox flush does)" end
-    if #text == 0 then text[1] = dir .. ": empty" end
+    if #text == 0 then text[1] = box.display(dir) .. ": empty" end
     data.queued, data.dead, data.kept = list(data.queued), list(data.dead), list(data.kept)
     return { code = OK, text = text, data = data }
   end,
@@ -583,11 +583,12 @@ local FLUSH_EXIT = { [OK] = 0, [CRITICAL] = 1, [UNKNOWN] = 2, [WARNING] = 3, [DE
 OUTBOX.flush = {
   summary = "replay the queued records (exit 0: none left, 1: outbox error, 2: usage, 3: records remain,\n" ..
             "                4: records went to dead.log or were damaged)",
-  run = function(ctx, dir)
+  run = function(ctx, dir, box)
     -- A flush needs its outbox (exit 2, as a usage error): one the host cannot use (a file
     -- left owned by root, a typo) is refused with why, before anything is taken from it.
-    local usable, why = core.outbox_check(dir)
-    if not usable then return failed(usage_error("outbox " .. dir .. " is not usable: " .. why)) end
+    -- (A PostgreSQL outbox's URI only: an unreachable server is the flush's own error, exit 1.)
+    local usable, why = box.check(dir, true)
+    if not usable then return failed(usage_error("outbox " .. box.display(dir) .. " is not usable: " .. why)) end
     local c, err = client(ctx, { outbox = dir })
     if not c then return failed(err) end
     local counts
@@ -597,11 +598,12 @@ OUTBOX.flush = {
     if counts.busy then return { code = OK, text = "another flush is running", data = counts } end
     -- What remains is what is queued now: a record queued during the flush counts too.
     local st
-    st, err = outbox.records(dir)
+    st, err = box.records(dir)
     if not st then return failed(err, CRITICAL) end
     counts.remaining = #st.queued
-    local text = string.format("sent %d, failed %d (see dead.log), remaining %d, damaged %d",
-                               counts.sent, counts.failed, counts.remaining, counts.corrupt)
+    local text = string.format("sent %d, failed %d (see %s), remaining %d, damaged %d",
+                               counts.sent, counts.failed, box == outbox and "dead.log" or "lcm outbox list",
+                               counts.remaining, counts.corrupt)
     local code = OK
     if counts.remaining > 0 then
       code = WARNING
@@ -614,23 +616,41 @@ OUTBOX.flush = {
 
 OUTBOX["requeue-dead"] = {
   summary = "move the dead letters back into the queue (after fixing their cause), for the next flush",
-  run = function(_, dir)
-    local n, err = outbox.requeue_dead(dir)
+  run = function(_, dir, box)
+    local n, err = box.requeue_dead(dir)
     if not n then return failed(err, err.code == "BUSY" and WARNING or CRITICAL) end
     return { code = OK, text = string.format("requeued %d dead letter(s); run lcm outbox flush", n),
              data = { requeued = n } }
   end,
 }
 
+-- lcm outbox init URI: the PostgreSQL outbox's schema, created or migrated (a directory
+-- needs none).
+OUTBOX.init = {
+  summary = "create or migrate the schema of a postgresql:// outbox (a directory needs none)",
+  run = function(_, dir, box)
+    if box == outbox then
+      return failed(usage_error("lcm outbox init is for a postgresql:// outbox: a directory needs no init"))
+    end
+    local result, err = box.init(dir)
+    if not result then return failed(err, err.kind == "invalid" and UNKNOWN or CRITICAL) end
+    return { code = OK, text = string.format("%s: lcm outbox schema version %d, %s", box.display(dir),
+                                             box.SCHEMA_VERSION, result),
+             data = { version = box.SCHEMA_VERSION, result = result } }
+  end,
+}
+
 COMMANDS.outbox = {
-  args = "status|list|flush|requeue-dead [DIR]", min = 1, max = 2,
+  args = "status|list|flush|requeue-dead|init [DIR|URI]", min = 1, max = 2,
   exits = function(args) return args[1] == "flush" and FLUSH_EXIT or nil end,
   summary = "the outbox: Sets queued while LCM could not be reached",
-  help = "DIR defaults to the configured outbox (--outbox, LCM_OUTBOX, outbox in the config file).\n" ..
+  help = "DIR defaults to the configured outbox (--outbox, LCM_OUTBOX, outbox in the config file);\n" ..
+         "a postgresql:// URI names a PostgreSQL outbox (docs/outbox.md).\n" ..
          "  status        " .. OUTBOX.status.summary .. "\n" ..
          "  list          " .. OUTBOX.list.summary .. "\n" ..
          "  flush         " .. OUTBOX.flush.summary .. "\n" ..
-         "  requeue-dead  " .. OUTBOX["requeue-dead"].summary,
+         "  requeue-dead  " .. OUTBOX["requeue-dead"].summary .. "\n" ..
+         "  init          " .. OUTBOX.init.summary,
   run = function(ctx)
     local action = table.remove(ctx.args, 1)
     local sub = OUTBOX[action] -- arity: there is one
@@ -639,7 +659,10 @@ COMMANDS.outbox = {
     end
     local dir, err = outbox_dir(ctx)
     if not dir then return failed(err) end
-    return sub.run(ctx, dir)
+    local box
+    box, err = outbox.module_for(dir)
+    if not box then return failed(err) end
+    return sub.run(ctx, dir, box)
   end,
 }
 

@@ -261,7 +261,7 @@ end
 -- client per call, and one line in its log says it; lcm ping and lcm outbox status report
 -- it as CRITICAL.
 function Client:_check_outbox()
-  local usable, why = core.outbox_check(self.outbox)
+  local usable, why = self.outbox_module.check(self.outbox, true) -- quick: a PostgreSQL one does not connect
   if usable then return true end
   if stats.count("lcm_outbox_total", "unusable") == 1 then
     self:_log("error", "the outbox is not usable: %s: Sets are still sent, but one whose outcome is unknown " ..
@@ -295,7 +295,8 @@ function M.new(o)
     outbox = o.outbox,
     -- lcm.outbox is loaded for a client that has one only (a fresh Lua state per call pays
     -- for what it uses), and here, never on the failure path that needs it.
-    outbox_module = o.outbox and require "lcm.outbox" or nil,
+    -- The module is the target's: a directory's, or a postgresql:// URI's (lcm.outbox.module_for).
+    outbox_module = o.outbox and require("lcm.outbox").module_for(o.outbox) or nil,
     budget = o.retry_budget and retry.budget(o.retry_budget, o.url) or nil,
     logger = o.logger,
     sleep_safe = o.sleep and function(ms) safe_call(o.sleep, ms) end or core.sleep,

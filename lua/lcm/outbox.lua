@@ -45,6 +45,8 @@ local function callid_value(s)
   if t == "s" then return v end
   return t == "n" and tonumber(v) or nil
 end
+-- (the PostgreSQL outbox keeps a callid with its type the same way: lua/lcm/outbox/pg.lua)
+M.callid_text, M.callid_value = callid_text, callid_value
 
 -- The payload of a record: rec's fields (any of FIELDS) in that order.
 function M.encode(rec)
@@ -96,6 +98,40 @@ function M.decode(payload)
   return rec
 end
 
+-- Which outbox a target names. A directory: this file outbox. A postgresql:// (or
+-- postgres://) URI: the PostgreSQL outbox, a module of its own linked with libpq
+-- (lcm.outbox.postgresql, Debian package lua-lcm-postgresql), loaded only then, so that a
+-- PBX without PostgreSQL loads nothing more. Both offer queue, flush, records,
+-- requeue_dead, check and display. nil, err (invalid, field outbox) when that module is
+-- missing.
+function M.is_uri(target)
+  return type(target) == "string" and (target:find("^postgresql://") or target:find("^postgres://")) ~= nil
+end
+
+function M.module_for(target)
+  if not M.is_uri(target) then return M end
+  local ok, mod = pcall(require, "lcm.outbox.postgresql")
+  if ok and type(mod) == "table" then return mod end
+  return nil, core.error { kind = "invalid", field = "outbox", message = "outbox: a postgresql:// outbox needs the " ..
+    "lcm.outbox.postgresql module, which did not load (" .. tostring(mod):match("^[^\n]*") ..
+    "): install lua-lcm-postgresql (or build it: make)" }
+end
+
+-- lcm.new's check of the option: the target, or nil, err (invalid, field outbox) for a URI
+-- whose module is missing or that libpq cannot read (a malformed URI, an unknown
+-- parameter). A directory is not checked here: see lcm.check.
+function M.check_target(target)
+  local mod, err = M.module_for(target)
+  if not mod then return nil, err end
+  if mod ~= M then return mod.check_target(target) end
+  return target
+end
+
+-- Whether the process can queue in dir (see Client:_check_outbox), and dir as shown to
+-- an admin: the PostgreSQL module's own hide a password.
+function M.check(dir) return core.outbox_check(dir) end
+function M.display(dir) return dir end
+
 -- A record as _replay needs it, or nil and why it can never be replayed.
 local function replayable(port, rec)
   -- A Set by the client's own rule (lcm.routes.is_set, "setDNC" too): what was queued is
@@ -124,17 +160,26 @@ local function outbox_error(message, code)
   return core.error { kind = "outbox", code = code, message = message }
 end
 
+-- Appends one Set request (rec = { subtopic =, body =, key =, callid = }, see Client:_set)
+-- that failed with err to dir's outbox.log: true, or nil and why not. Never raises.
+function M.append(dir, rec, err)
+  local ok, appended, why = pcall(function()
+    local payload = M.encode { subtopic = rec.subtopic, key = rec.key, callid = rec.callid,
+                               queued_at = rec.queued_at or os.time(), error = tostring(err), body = rec.body }
+    return core.outbox_append(dir, "outbox.log", payload)
+  end)
+  if not ok then return nil, "cannot queue: " .. tostring(appended) end
+  if appended ~= true then return nil, why end
+  return true
+end
+
 -- Queues one Set request (rec = { subtopic =, body =, key =, callid = }, see
 -- Client:_set); sets err.queued, and err.outbox_error (why) when it could not. `port` is
 -- what the client lets the outbox do (Client:_outbox_port): replay, log, closed, source.
 function M.queue(port, dir, rec, err)
-  local ok, appended, why = pcall(function()
-    local payload = M.encode { subtopic = rec.subtopic, key = rec.key, callid = rec.callid,
-                               queued_at = os.time(), error = tostring(err), body = rec.body }
-    return core.outbox_append(dir, "outbox.log", payload)
-  end)
-  if not ok then why = "cannot queue: " .. tostring(appended) end
-  err.queued = ok and appended == true
+  local why
+  err.queued, why = M.append(dir, rec, err)
+  err.queued = err.queued == true
   if not err.queued then
     err.outbox_error = why
     port.log_failure(err, "not queued: " .. tostring(why))
@@ -142,13 +187,11 @@ function M.queue(port, dir, rec, err)
   return err.queued
 end
 
--- Replays one record: "sent", "keep" (may still reach LCM: it and all after it stay) or
--- "dead", with the reason and the fields to write to dead.log.
-local function replay(port, payload)
-  local rec, why = M.decode(payload)
-  if not rec then return "dead", why, { raw = payload } end
-  local req
-  req, why = replayable(port, rec)
+-- Replays one decoded record (M.decode's fields): "sent", "keep" (may still reach LCM: it
+-- and all after it stay) or "dead", with the reason and the fields to keep as a dead letter.
+-- The PostgreSQL outbox replays its rows through this too, so both are judged alike.
+function M.replay_record(port, rec)
+  local req, why = replayable(port, rec)
   if not req then return "dead", why, rec end
   local ran, message, err = pcall(port.replay, req)
   if not ran then return "dead", "cannot be replayed: " .. tostring(message), rec end
@@ -158,21 +201,35 @@ local function replay(port, payload)
   return "dead", tostring(err), rec
 end
 
+local function replay(port, payload)
+  local rec, why = M.decode(payload)
+  if not rec then return "dead", why, { raw = payload } end
+  return M.replay_record(port, rec)
+end
+
+-- Damaged bytes cannot be replayed, but what is still readable of them (a callid, an
+-- outcome, a key) is an outcome someone has to handle: they are kept aside in damaged.log.
+-- true, or nil, err (kind outbox) when they could not be.
+function M.keep_damaged(dir, damaged)
+  for _, bytes in ipairs(damaged) do
+    local wrote, failure, errno = core.outbox_append(dir, "damaged.log",
+      M.encode { raw = bytes, dead_at = os.time(), dead_error = "damaged: its frame or checksum does not match" })
+    if not wrote then return nil, outbox_error(failure, errno) end
+  end
+  return true
+end
+
 local function flush_locked(port, dir)
   local counts = { sent = 0, failed = 0, remaining = 0, corrupt = 0 }
   local ok, why, code = core.outbox_take(dir)
   if not ok then return nil, outbox_error(why, code) end
   local records, corrupt, torn, damaged = core.outbox_read(dir .. "/outbox.flushing")
   if not records then return nil, outbox_error(corrupt, torn) end
-  -- Damaged bytes cannot be replayed, but what is still readable of them (a callid, an
-  -- outcome, a key) is an outcome someone has to handle: they are kept aside in damaged.log
-  -- before the batch is rewritten without them, and a flush that cannot keep them stops
-  -- with everything in place. A torn last record never reached its caller as queued.
-  for _, bytes in ipairs(damaged) do
-    local wrote, failure, errno = core.outbox_append(dir, "damaged.log",
-      M.encode { raw = bytes, dead_at = os.time(), dead_error = "damaged: its frame or checksum does not match" })
-    if not wrote then return nil, outbox_error(failure, errno) end
-  end
+  -- Damaged bytes are kept aside before the batch is rewritten without them, and a flush
+  -- that cannot keep them stops with everything in place. A torn last record never
+  -- reached its caller as queued.
+  local kept, not_kept = M.keep_damaged(dir, damaged)
+  if not kept then return nil, not_kept end
   counts.corrupt = corrupt + (torn and 1 or 0)
   local keep = {}
   for _, payload in ipairs(records) do
@@ -272,7 +329,7 @@ end
 -- one; derived from the old key alone, not random, so that every copy of one dead letter
 -- (requeued twice after a crash before dead.log was removed, or dead-lettered twice when a
 -- flush could not rewrite outbox.flushing) is sent under one key and recorded once.
-local function requeued_key(key)
+function M.requeued_key(key)
   local text, hex = tostring(key) .. "/requeued", {}
   for round = 1, 4 do
     local h = round * 2654435761 % 4294967291
@@ -294,7 +351,7 @@ local function requeue_locked(dir)
   for _, payload in ipairs(payloads) do
     local rec = M.decode(payload)
     if rec and rec.body then -- a version 3 record: a new key, without its dead_ fields
-      rec.key = requeued_key(rec.key)
+      rec.key = M.requeued_key(rec.key)
       rec.dead_at, rec.dead_error = nil, nil
       payload = M.encode(rec)
     end -- else as it is: an older record (flush reads those) or one it will dead-letter again

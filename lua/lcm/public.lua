@@ -142,7 +142,8 @@ local lcm = {
 -- @return[2] err, `invalid` (`field = "ms"`)
 function lcm.sleep(ms)
   if type(ms) ~= "number" or not (ms >= 0 and ms <= 86400000) then
-    return nil, core.error { kind = "invalid", field = "ms", message = "ms must be a number of milliseconds from 0 to 86400000" }
+    return nil, core.error { kind = "invalid", field = "ms",
+                             message = "ms must be a number of milliseconds from 0 to 86400000" }
   end
   return tasks.sleep(ms, core.sleep)
 end

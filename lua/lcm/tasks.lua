@@ -183,8 +183,11 @@ end
 -- waited for as the caller runs (see the top of this file). Returns what
 -- engine:perform returns: status, body, retry_after | nil, err.
 function M.perform(http, url, body, key, timeout, connect_timeout)
-  local e, err = engine or get_engine()
-  if not e then return nil, err end
+  local e, err = engine
+  if not e then
+    e, err = get_engine()
+    if not e then return nil, err end
+  end
   local co = coroutine.running()
   local task = co and tasks[co]
   local cqueues = not task and co and cqueues_here()
@@ -287,7 +290,10 @@ function M.stop()
   repeat
     local ok
     ok, err = turn(0)
-    if not ok then break end
+    if not ok then
+      e:cancel(false)
+      return nil, err
+    end
     local running, queued, done = e:counts()
   until #ready == 0 and running + queued + done == 0
   e:cancel(false)
