@@ -181,9 +181,13 @@ BUSTED_ENV := LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/?.so;;" 
               LCM_SIM="$(CURDIR)/$(SIM)" LCM_EMBED="$(CURDIR)/$(EMBED)" LUA="$(LUA)" \
               LCM_NO_GETRANDOM="$(CURDIR)/$(NO_GETRANDOM)"
 
+# Then the dialer loop on tasks (examples/dialer_async.lua), which starts its own lcm-sim
+# with latency and faults armed.
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@$(BUSTED_ENV) sh tools/with-sim.sh $(LUA) examples/dialer.lua
+	@echo
+	@$(BUSTED_ENV) $(LUA) examples/dialer_async.lua
 
 test: deps
 	@$(MAKE) --no-print-directory all $(NO_GETRANDOM)
@@ -278,11 +282,21 @@ $(CG_HOST): bench/cg_host.c Makefile
 	    $(LDFLAGS) -o $@ bench/cg_host.c -Wl,-E -Wl,--whole-archive $(call pc,--variable=libdir,lua5.4)/liblua5.4.a \
 	    -Wl,--no-whole-archive $(call pc,--libs,libcurl) -lm -ldl
 
+# The baseline of the rows of many calls in flight (bench/async.lua): a C loop on libcurl's
+# multi interface.
+MULTI_HOST := build/multi_host
+$(MULTI_HOST): bench/multi_host.c Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -D_DEFAULT_SOURCE $(call pc,--cflags,libcurl) $(LDFLAGS) -o $@ \
+	    bench/multi_host.c $(call pc,--libs,libcurl)
+
+# BENCH_ONLY=async: only the rows of many calls in flight.
 bench: deps
 	@sh tools/deps.sh --bench
-	@$(MAKE) --no-print-directory LUA_VERSION=5.4 all $(BENCH_HOST) $(CG_HOST)
+	@$(MAKE) --no-print-directory LUA_VERSION=5.4 all $(BENCH_HOST) $(CG_HOST) $(MULTI_HOST)
 	@LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH="$(CURDIR)/build/5.4/?.so;;" \
-	    BENCH_HOST="$(CURDIR)/$(BENCH_HOST)" CG_HOST="$(CURDIR)/$(CG_HOST)" lua5.4 bench/bench.lua
+	    BENCH_HOST="$(CURDIR)/$(BENCH_HOST)" CG_HOST="$(CURDIR)/$(CG_HOST)" \
+	    MULTI_HOST="$(CURDIR)/$(MULTI_HOST)" lua5.4 bench/bench.lua
 
 # The API reference: LDoc (Debian's lua-ldoc) reads the doc comments (`---` blocks) of the
 # files config.ld names and writes HTML to DOCS_DIR. Any warning fails the build. LDoc
@@ -319,7 +333,7 @@ lint: check-version
 	luacheck --no-color lua spec examples sim bench bin .luacheckrc .busted
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	    --std=c99 --inline-suppr -Icsrc csrc sim/lcm_sim.c fuzz/answer_fuzz.c embed/host.c embed/loader.c \
-	    bench/bench_host.c bench/cg_host.c tools/no_getrandom.c spec/helpers/alloc_host.c spec/helpers/fork_host.c \
+	    bench/bench_host.c bench/cg_host.c bench/multi_host.c tools/no_getrandom.c spec/helpers/alloc_host.c spec/helpers/fork_host.c \
 	    fuzz/record_fuzz.c
 
 # The version is written once, in VERSION; the rockspec is generated from its template

@@ -63,12 +63,19 @@ local function start_nginx()
     r:write(outcomes_answer(n))
     r:close()
   end
+  -- A location that answers 2 s late, for the rows of calls in flight (bench/async.lua), when
+  -- nginx has the echo module (Debian's libnginx-mod-http-echo): echo_sleep does not block
+  -- the worker.
+  local echo = "/usr/share/nginx/modules/ngx_http_echo_module.so"
+  local has_echo = io.open(echo) and true
   local f = assert(io.open(dir .. "/nginx.conf", "w"))
+  f:write(has_echo and string.format("load_module %s;\n", echo) or "")
   f:write(string.format([[
 worker_processes 1;
+worker_rlimit_nofile 8192;
 error_log %s/error.log;
 pid %s/nginx.pid;
-events { worker_connections 1024; }
+events { worker_connections 4096; }
 http {
   access_log off;
   client_body_temp_path %s/tmp; proxy_temp_path %s/tmp; fastcgi_temp_path %s/tmp;
@@ -84,10 +91,13 @@ http {
     location = /api/SetBusinessOutcomeWithCallOutcome { default_type application/json; return 200 '%s'; }
     location = /api/SetDNC { default_type application/json; return 200 '%s'; }
     location /r/ { root %s; default_type application/json; error_page 405 =200 $uri; }
+    %s
   }
 }
 ]], dir, dir, dir, dir, dir, dir, dir, http_port, https_port, dir, dir, ANSWER,
-    set_result("SetBusinessOutcomeWithCallOutcome"), set_result("SetDNC"), dir))
+    set_result("SetBusinessOutcomeWithCallOutcome"), set_result("SetDNC"), dir,
+    has_echo and string.format("location /slow/ { default_type application/json; echo_read_request_body; " ..
+                               "echo_sleep 2; echo '%s'; }", ANSWER) or ""))
   f:close()
   local pid = sh(string.format("nginx -p %s -c %s/nginx.conf -g 'daemon off;' >/dev/null 2>&1 & echo $!",
                                dir, dir)):gsub("%s+$", "")
@@ -103,6 +113,7 @@ http {
   local records = {}
   for _, n in ipairs(RECORDS) do records[n] = base.http .. "/r/" .. n end
   return { dir = dir, pid = pid, cert = dir .. "/cert.pem", records = records,
+           slow = has_echo and base.http .. "/slow/api" or nil,
            http = base.http .. "/api", https = base.https .. "/api",
            -- lcm's URL for the Sets ({subtopic} replaced per call), and one Set's URL for the raw floor
            sets = base.https .. "/api/{subtopic}", set_floor = base.https .. "/api/SetDNC" }
@@ -134,7 +145,9 @@ local function rss_kib()
 end
 
 local ngx = start_nginx()
-local ok, err = pcall(function()
+local only_async = os.getenv("BENCH_ONLY") == "async"
+local ok, err = true, nil
+if not only_async then ok, err = pcall(function()
   local rows = {}
   local function row(name, proto, us, target) rows[#rows + 1] = { name, proto, us, target } end
 
@@ -226,9 +239,13 @@ local ok, err = pcall(function()
                       load_us <= 50 and "met" or "MISSED"))
   print(string.format("| 6. RSS growth over 200k calls | http | %d KiB | | | <= 512 KiB %s |", growth,
                       growth <= 512 and "met" or "MISSED"))
-end)
+end) end
 -- The instruction rows (bench/callgrind.lua), against the same server.
-if ok then ok, err = pcall(dofile(arg[0]:gsub("[^/]*$", "") .. "callgrind.lua").run, os.getenv("CG_HOST"), ngx, sh) end
+if ok and not only_async then
+  ok, err = pcall(dofile(arg[0]:gsub("[^/]*$", "") .. "callgrind.lua").run, os.getenv("CG_HOST"), ngx, sh)
+end
+-- The rows of many calls in flight from one process (bench/async.lua).
+if ok then ok, err = pcall(dofile(arg[0]:gsub("[^/]*$", "") .. "async.lua").run, ngx, sh) end
 os.execute("kill " .. ngx.pid .. " 2>/dev/null")
 os.execute("rm -rf " .. ngx.dir)
 if not ok then error(err, 0) end

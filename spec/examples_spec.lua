@@ -22,6 +22,133 @@ describe("examples/dialer.lua (the demo)", function()
   end)
 end)
 
+describe("examples/dialer_async.lua (a dialer loop on tasks)", function()
+  local s
+  setup(function() s = sim.start { fixtures = { any_callid = true } } end)
+  teardown(function() s:stop() end)
+
+  -- 50 agents x 10 wrap-ups, each outcome set in a task of its own, against answers 40 ms
+  -- late with 503s and connections dropped after the outcome was recorded: each of the 500
+  -- is recorded once (a retry after a drop carries the same Idempotency-Key), and the
+  -- ticker reports its worst lateness (one after the other the Sets would take > 20 s).
+  it("records all 500 outcomes once at lcm-sim while the ticker keeps time", function()
+    s:reset()
+    local faults = {}
+    for _ = 1, 12 do
+      faults[#faults + 1] = { delay_ms = 40, count = 30 }
+      faults[#faults + 1] = { status = 503, count = 2 }
+      faults[#faults + 1] = { drop = true, after = true, count = 1 }
+    end
+    faults[#faults + 1] = { delay_ms = 40, count = 1000 } -- the rest: late
+    s:fault(faults)
+    local dir = sim.tmpdir()
+    local out, ok = sim.run(string.format("LCM_URL='%s' LCM_OUTBOX='%s' %s examples/dialer_async.lua", s.url, dir,
+                                          sim.LUA))
+    assert.is_true(ok, out)
+    assert.matches("50 agents wrapped up 500 calls in %d+ ms: 500 outcomes recorded, 0 queued, 0 failed", out)
+    local worst = tonumber(out:match("ticker: %d+ ticks of 10 ms, worst lateness ([%d.]+) ms"))
+    assert.is_number(worst, out)
+    assert.is_true(worst < 100, out)
+    local keys, callids, n = {}, {}, 0
+    for _, o in ipairs(s:outcomes()) do
+      assert.is_nil(keys[o.idempotency_key], "an Idempotency-Key recorded twice")
+      assert.is_nil(callids[o.callid], "a callid recorded twice: " .. tostring(o.callid))
+      keys[o.idempotency_key], callids[o.callid] = true, true
+      n = n + 1
+    end
+    assert.equal(500, n)
+    for i = 1, 500 do assert.is_true(callids[tostring(700000 + i)], "callid " .. (700000 + i)) end
+    -- every 503 and drop was met (the faults before the last were all taken), and retried
+    local requests = s:count()
+    assert.is_true(requests >= 536, "requests: " .. requests)
+    assert.equal(1000 - (requests - 12 * 33), s:state().faults)
+  end)
+
+  it("runs on its own simulator (make demo) and checks what it recorded", function()
+    local out, ok = sim.run(sim.LUA .. " examples/dialer_async.lua")
+    assert.is_true(ok, out)
+    assert.matches("500 outcomes recorded, 0 queued, 0 failed", out)
+    assert.matches("lcm%-sim recorded 500 outcomes: 500 distinct Idempotency%-Keys, 500 distinct callids", out)
+  end)
+end)
+
+-- The long-running FreeSWITCH script (luarun), in this process with a stub freeswitch
+-- table whose EventConsumer hands out wrap-up events on a schedule and waits for real
+-- (embed/host.c runs per-call scripts only: it has no luarun model with an event queue).
+describe("examples/freeswitch/lcm_wrapup_consumer.lua (luarun, an EventConsumer loop)", function()
+  local core = require "lcm.core"
+  local s, dir
+  setup(function() s = sim.start { fixtures = { any_callid = true } } end)
+  teardown(function() s:stop() end)
+  before_each(function()
+    s:reset()
+    dir = sim.tmpdir()
+  end)
+  after_each(function() os.execute("rm -rf " .. dir) end)
+
+  local function wrapups(n, every_ms, stop_at)
+    local schedule = {}
+    for i = 1, n do
+      schedule[i] = { at = i * every_ms, headers = {
+        ["Event-Name"] = "CUSTOM", ["Event-Subclass"] = "lcm::wrapup", lcm_callid = tostring(800000 + i),
+        lcm_account = "5|3|" .. i .. "|0|0|44|1", lcm_agent = tostring(1000 + i % 7), lcm_outcome = "107",
+        lcm_telephony = i % 5 == 0 and "DNC" or nil } }
+    end
+    schedule[n + 1] = { at = stop_at, headers = { ["Event-Name"] = "CUSTOM", ["Event-Subclass"] = "lcm::stop" } }
+    return schedule
+  end
+
+  local function consume(schedule, globals)
+    globals.lcm_outbox = dir
+    local host = hosts.freeswitch_consumer(schedule, globals)
+    local started = core.monotonic_ms()
+    hosts.run_file("examples/freeswitch/lcm_wrapup_consumer.lua", { freeswitch = host.freeswitch, argv = {} })
+    host.took = core.monotonic_ms() - started
+    host.text = table.concat(host.log)
+    return host
+  end
+
+  local function count(lines, pattern)
+    local n = 0
+    for _, line in ipairs(lines) do if line:match(pattern) then n = n + 1 end end
+    return n
+  end
+
+  it("sets 30 outcomes answered 150 ms late side by side, popping briefly while they are in flight", function()
+    s:fault { delay_ms = 150, count = 30 }
+    local host = consume(wrapups(30, 10, 400), { lcm_url = s.url })
+    assert.same({ "CUSTOM lcm::wrapup", "CUSTOM lcm::stop" }, host.bound)
+    assert.equal(30, count(host.log, "^INFO lcm: call 8%d+: outcome 107 %(%a+%) set"), host.text)
+    assert.matches("stopped after 30 wrap%-up%(s%)", host.text)
+    -- one after the other: 30 x 150 ms = 4.5 s
+    assert.is_true(host.took < 1500, "took " .. host.took .. " ms")
+    local callids = {}
+    for _, o in ipairs(s:outcomes()) do
+      assert.is_nil(callids[o.callid], "recorded twice: " .. tostring(o.callid))
+      callids[o.callid] = o.CallOutcome
+    end
+    for i = 1, 30 do assert.is_not_nil(callids[tostring(800000 + i)], "call " .. i) end
+    -- while Sets were in flight no pop waited longer than 20 ms, and none waited forever
+    local busy = 0
+    for _, p in ipairs(host.pops) do
+      if p.at > 20 and p.at < 300 then
+        assert.is_true(p.block == 0 or p.timeout_ms <= 20, "a pop of " .. tostring(p.timeout_ms) .. " ms at " .. p.at)
+        busy = busy + 1
+      end
+    end
+    assert.is_true(busy > 10, "pops while busy: " .. busy)
+  end)
+
+  it("on lcm::stop, Sets still unanswered after the grace are queued in the outbox", function()
+    s:fault { delay_ms = 2500, count = 5 }
+    local host = consume(wrapups(5, 10, 100), { lcm_url = s.url, lcm_grace_ms = "200" })
+    assert.matches("stopping with 5 Set%(s%) unanswered after 200 ms: queueing them", host.text)
+    assert.equal(5, count(host.log, "^WARNING lcm: call 8%d+: outcome 107 %(%a+%) queued in the outbox"), host.text)
+    assert.equal(5, #core.outbox_read(dir .. "/outbox.log"))
+    assert.is_true(host.took < 1500, "took " .. host.took .. " ms")
+  end)
+end)
+
 describe("host examples against lcm-sim", function()
   local s, dir
   setup(function() s = sim.start() end)

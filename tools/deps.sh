@@ -12,11 +12,11 @@
 set -eu
 pkgs="build-essential pkg-config curl libcurl4-openssl-dev zlib1g-dev libmicrohttpd-dev ca-certificates openssl
 lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev lua5.4 liblua5.4-dev
-luajit libluajit-5.1-dev lua-cjson lua-busted lua-check lua-socket luarocks cppcheck locales
+luajit libluajit-5.1-dev lua-cjson lua-busted lua-check lua-socket lua-cqueues luarocks cppcheck locales
 libpq-dev postgresql postgresql-common"
 case "${1:-}" in
     --checks) pkgs="$pkgs clang libclang-rt-14-dev valgrind" ;;
-    --bench) pkgs="$pkgs nginx-light lua-sec" ;;
+    --bench) pkgs="$pkgs nginx-light libnginx-mod-http-echo lua-sec lua-http lua-cqueues" ;;
     --deb) pkgs="$pkgs debhelper dh-lua dpkg-dev fakeroot lintian lua-ldoc lua-discount" ;;
     --docs) pkgs="$pkgs lua-ldoc lua-discount" ;;
     "") ;;

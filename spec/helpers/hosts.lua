@@ -52,4 +52,49 @@ function M.freeswitch(vars, globals)
   return host
 end
 
+-- FreeSWITCH mod_lua under luarun, with an event queue: freeswitch.EventConsumer(name,
+-- subclass) whose :pop(block, timeout_ms) hands out `schedule`'s events, each at its
+-- `at` ms after the first pop (events: { at =, headers = {...} }, the headers read with
+-- :getHeader). pop waits for real (core.sleep) up to timeout_ms, or until the next event
+-- is due. host.pops records every pop's { block, timeout_ms, at = ms since the first pop };
+-- pop(1, 0), which waits forever in FreeSWITCH, raises. host.bound lists the bindings.
+function M.freeswitch_consumer(schedule, globals)
+  local core = require "lcm.core"
+  local host = M.freeswitch({}, globals)
+  host.pops, host.bound = {}, {}
+  local start, next_event = nil, 1
+  local function now()
+    start = start or core.monotonic_ms()
+    return core.monotonic_ms() - start
+  end
+  local function event(e)
+    return { getHeader = function(_, name) return e.headers[name] end,
+             getType = function() return e.headers["Event-Name"] end }
+  end
+  local consumer = {}
+  function consumer.bind(_, name, subclass) host.bound[#host.bound + 1] = name .. " " .. tostring(subclass) end
+  function consumer.pop(_, block, timeout_ms)
+    local t = now()
+    host.pops[#host.pops + 1] = { block = block, timeout_ms = timeout_ms, at = t }
+    if block == 1 and (timeout_ms or 0) == 0 then error("pop(1, 0) waits forever in FreeSWITCH") end
+    local e = schedule[next_event]
+    if block == 1 then
+      local due = e and e.at or math.huge
+      local wait = math.min(due, t + timeout_ms) - t
+      if wait > 0 then core.sleep(math.ceil(wait)) end
+    end
+    e = schedule[next_event]
+    if e and e.at <= now() then
+      next_event = next_event + 1
+      return event(e)
+    end
+    return nil
+  end
+  host.freeswitch.EventConsumer = function(name, subclass)
+    host.bound[#host.bound + 1] = name .. " " .. tostring(subclass)
+    return consumer
+  end
+  return host
+end
+
 return M
