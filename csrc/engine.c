@@ -50,6 +50,7 @@ typedef struct lcm_engine {
     int busy; /* atomic: a thread is inside the engine */
     long max_in_flight;
     list_t queued, running, done; /* done: ended, not yet reported by step or wait */
+    lcm_handle_t *spare;          /* pooled lanes of ended requests, until the next turn */
 } engine_t;
 
 /* ---- lanes (csrc/pool.c makes them with their handle) ---- */
@@ -203,6 +204,17 @@ static void collect(engine_t *e, lcm_transfer_t *t)
             finish(e, t, msg->data.result);
 }
 
+/* The lanes no request took since they were left: back to the pool (csrc/http.c, release). */
+static void give_back(engine_t *e)
+{
+    while (e->spare != NULL) {
+        lcm_handle_t *p = e->spare;
+        e->spare = p->next;
+        p->next = NULL;
+        lcm_pool_checkin(p, 0);
+    }
+}
+
 /* One turn: waits up to wait_ms for a socket or a timer of a running transfer, lets libcurl
  * act on what is ready, and moves what ended to the done list. */
 static void turn(engine_t *e, long wait_ms)
@@ -211,6 +223,7 @@ static void turn(engine_t *e, long wait_ms)
     lcm_transfer_t *t, *next;
     double now = lcm_monotonic_ms(), soonest = -1;
     int i, n, still;
+    give_back(e); /* the tasks had their chance to reuse them since the last turn */
     for (t = e->running.head; t != NULL; t = t->next)
         if (t->lane->timer_at >= 0 && (soonest < 0 || t->lane->timer_at < soonest))
             soonest = t->lane->timer_at;
@@ -261,6 +274,7 @@ static void forget_parent(engine_t *e)
         close(e->epfd); /* our descriptor only: the parent's set lives on */
     e->epfd = fd;
     e->pid = getpid();
+    give_back(e); /* the parent's: the pool leaks them (their generation is older) */
     while ((t = e->running.head) != NULL) {
         t->forked = 1;
         t->lane = NULL; /* not ours to touch; its handle is leaked when checked in */
@@ -355,6 +369,7 @@ static lcm_transfer_t *prepare(lua_State *L)
 static void submit(engine_t *e, lcm_transfer_t *t)
 {
     t->engine = e;
+    t->spare = &e->spare;
     if (e->stopping) {
         t->cancelled = 1;
         t->left = 0;
@@ -416,6 +431,7 @@ static int engine_perform(lua_State *L)
     }
     submit(e, t);
     wait_for(L, e, t);
+    give_back(e); /* a blocking call's lane is for the next call of any thread */
     leave(e);
     return lcm_transfer_push(L, t); /* t stays on the stack below its result */
 }
@@ -430,6 +446,7 @@ static int engine_wait(lua_State *L)
     if ((e = enter(L, 1)) == NULL)
         return lcm_error_return(L);
     wait_for(L, e, t);
+    give_back(e);
     leave(e);
     return lcm_transfer_push(L, t);
 }
@@ -559,6 +576,7 @@ static int engine_close(lua_State *L)
     if (e->pid != getpid())
         forget_parent(e);
     cancel_all(e);
+    give_back(e);
     while ((t = e->done.head) != NULL)
         take(L, e, t);
     if (e->epfd >= 0)

@@ -313,9 +313,9 @@ static int pool_key(http_t *h, const char *url)
 
 /* The handle for one request: the client's own (share = false; a second request while it
  * is busy, from a task, gets a temporary handle), or one checked out of the pool. */
-static lcm_handle_t *acquire(http_t *h, const char *url)
+static lcm_handle_t *acquire(http_t *h, const char *url, lcm_handle_t **spare)
 {
-    lcm_handle_t *p;
+    lcm_handle_t *p, **pp;
     int fresh;
     if (!h->pooled && !h->own_busy) {
         if (lcm_handle_inherited(h->own)) {
@@ -334,15 +334,30 @@ static lcm_handle_t *acquire(http_t *h, const char *url)
             setup_handle(h, p->curl);
         return p;
     }
-    if (!pool_key(h, url) || (p = lcm_pool_checkout(h->key, &fresh)) == NULL)
+    if (!pool_key(h, url))
+        return NULL;
+    /* A lane this engine's last requests left (see release): its connection is warm, and the
+     * pool's mutex and idle limits are not involved while requests follow each other. */
+    for (pp = spare; pp != NULL && *pp != NULL; pp = &(*pp)->next)
+        if (strcmp((*pp)->key, h->key) == 0) {
+            p = *pp;
+            *pp = p->next;
+            p->next = NULL;
+            return p;
+        }
+    if ((p = lcm_pool_checkout(h->key, &fresh)) == NULL)
         return NULL;
     if (fresh)
         setup_handle(h, p->curl);
     return p;
 }
 
-/* After the request: nothing of the transfer's memory stays on the handle. */
-static void release(http_t *h, lcm_handle_t *p)
+/* After the request: nothing of the transfer's memory stays on the handle. A pooled lane
+ * goes to the engine's spare list when it has one (csrc/engine.c gives those back to the
+ * pool at its next turn, after a blocking call, and at close): with many requests in flight
+ * the next request of the same key reuses it, instead of the pool closing it past max_idle
+ * and the next request opening a new connection. */
+static void release(http_t *h, lcm_handle_t *p, lcm_handle_t **spare)
 {
     long connects = 0;
     curl_easy_getinfo(p->curl, CURLINFO_NUM_CONNECTS, &connects);
@@ -351,7 +366,11 @@ static void release(http_t *h, lcm_handle_t *p)
     curl_easy_setopt(p->curl, CURLOPT_ERRORBUFFER, NULL);
     curl_easy_setopt(p->curl, CURLOPT_WRITEDATA, NULL);
     curl_easy_setopt(p->curl, CURLOPT_HEADERDATA, NULL);
-    if (h->pooled) {
+    if (h->pooled && spare != NULL && p->key != NULL) {
+        lcm_pool_count(connects);
+        p->next = *spare;
+        *spare = p;
+    } else if (h->pooled) {
         lcm_pool_checkin(p, connects);
     } else if (p == h->own) {
         h->own_busy = 0;
@@ -443,7 +462,7 @@ int lcm_transfer_begin(lcm_transfer_t *t)
 {
     http_t *h = t->http;
     lcm_handle_t *p;
-    if (t->url == NULL || (p = acquire(h, t->url)) == NULL)
+    if (t->url == NULL || (p = acquire(h, t->url, t->spare)) == NULL)
         return unsent(t);
     h->in_flight++;
     t->lane = p;
@@ -485,7 +504,7 @@ void lcm_transfer_end(lcm_transfer_t *t, CURLcode rc)
         curl_easy_getinfo(p->curl, CURLINFO_RESPONSE_CODE, &t->status);
     else if (!t->cancelled)
         t->left = request_left(p->curl, find_code(rc));
-    release(h, p);
+    release(h, p, t->spare);
     t->lane = NULL;
     if (--h->in_flight == 0 && h->closed) { /* closed while this transfer ran */
         free_own(h);

@@ -36,6 +36,7 @@ typedef struct lcm_transfer {
     long status;
     int left;                     /* whether any byte of the request may have left */
     /* the engine's */
+    lcm_handle_t **spare;         /* the engine's lanes kept between its requests (http.c) */
     lcm_tstate_t state;
     struct lcm_engine *engine;
     struct lcm_transfer *prev, *next;
