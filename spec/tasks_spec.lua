@@ -55,6 +55,19 @@ describe("tasks", function()
     assert.equal(N, n)
   end)
 
+  it("64 tasks calling one after the other keep their 64 connections (none closed past max_idle)", function()
+    local c = assert(lcm.new { url = s.url })
+    local before = core.pool_stats().connects
+    for _ = 1, 64 do
+      assert(lcm.spawn(function()
+        for _ = 1, 5 do assert(c:get_outcomes("12345")) end
+      end))
+    end
+    assert.same({ 0, {} }, { lcm.run(10000 * SLOW) })
+    local opened = core.pool_stats().connects - before
+    assert.is_true(opened <= 64, opened .. " connections for 320 calls, 64 at a time")
+  end)
+
   it("keeps a 10 ms ticker on time while every Set retries through an outage, then queues them", function()
     local dir = sim.tmpdir()
     s:fault { status = 503, count = 1000 }
