@@ -140,10 +140,10 @@ $(BUILD)/pg_modules.h: $(PG_LUA) tools/embed_lua.lua Makefile
 	@mkdir -p $(@D)
 	$(LUA) tools/embed_lua.lua --source $@ lcm.outbox.pg=$(PG_LUA)
 
-$(PG): csrc/pg/outbox_pg.c csrc/compat.h $(BUILD)/pg_modules.h VERSION Makefile
+$(PG): csrc/pg/outbox_pg.c csrc/module.c csrc/module.h csrc/compat.h $(BUILD)/pg_modules.h VERSION Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(SANITIZE) $(DEFS) -I$(BUILD) -Icsrc -fPIC -fvisibility=hidden \
-	    $(LUA_CFLAGS) $(call pc,--cflags,libpq) -shared $(LDFLAGS) -o $@ csrc/pg/outbox_pg.c $(call pc,--libs,libpq)
+	    $(LUA_CFLAGS) $(call pc,--cflags,libpq) -shared $(LDFLAGS) -o $@ csrc/pg/outbox_pg.c csrc/module.c $(call pc,--libs,libpq) -ldl
 
 # The simulator embeds Lua 5.4 (whatever LUA_VERSION the module is built for) and its
 # request handler, sim/handler.lua, compiled in so the binary runs from anywhere.

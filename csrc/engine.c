@@ -382,18 +382,30 @@ static void submit(engine_t *e, lcm_transfer_t *t)
     start_queued(e);
 }
 
-/* engine:submit(client, url, body, key|nil, timeout_ms, connect_timeout_ms) -> transfer |
- * nil, err (a closed client, another thread inside the engine). */
-static int engine_submit(lua_State *L)
+/* prepare, then enter: the engine, busy, with *tp submitted; or NULL with the error pushed
+ * (a closed client, another thread inside the engine), nothing kept. */
+static engine_t *enter_submit(lua_State *L, lcm_transfer_t **tp)
 {
     lcm_transfer_t *t = prepare(L);
     engine_t *e;
     if (t == NULL || (e = enter(L, 1)) == NULL) {
         if (t != NULL)
             unref_all(L, t);
-        return lcm_error_return(L);
+        return NULL;
     }
     submit(e, t);
+    *tp = t;
+    return e;
+}
+
+/* engine:submit(client, url, body, key|nil, timeout_ms, connect_timeout_ms) -> transfer |
+ * nil, err. */
+static int engine_submit(lua_State *L)
+{
+    lcm_transfer_t *t;
+    engine_t *e = enter_submit(L, &t);
+    if (e == NULL)
+        return lcm_error_return(L);
     leave(e);
     lua_pushvalue(L, -1);
     return 1;
@@ -422,14 +434,10 @@ static void wait_for(lua_State *L, engine_t *e, lcm_transfer_t *t)
  * A blocking call: submit, then wait for this request (the others move on meanwhile). */
 static int engine_perform(lua_State *L)
 {
-    lcm_transfer_t *t = prepare(L);
-    engine_t *e;
-    if (t == NULL || (e = enter(L, 1)) == NULL) {
-        if (t != NULL)
-            unref_all(L, t);
+    lcm_transfer_t *t;
+    engine_t *e = enter_submit(L, &t);
+    if (e == NULL)
         return lcm_error_return(L);
-    }
-    submit(e, t);
     wait_for(L, e, t);
     give_back(e); /* a blocking call's lane is for the next call of any thread */
     leave(e);

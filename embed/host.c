@@ -175,12 +175,14 @@ static void push_globals(lua_State *L, const worker_t *w)
     lua_setfield(L, -2, w->asterisk ? "LCM_OUTBOX" : "lcm_outbox");
 }
 
-/* The state a host makes for one call (mod_lua) or one channel (pbx_lua). */
-static lua_State *new_state(const worker_t *w, const char *callid)
+/* A state with the standard libraries, the host's sleep and log, and the test's hooks; NULL
+ * (the error on L's stack) when the hooks failed: *out is the state either way. */
+static int hooked_state(const worker_t *w, lua_State **out)
 {
     lua_State *L = luaL_newstate();
     if (L == NULL)
         abort();
+    *out = L;
     luaL_openlibs(L);
     lua_pushcfunction(L, host_sleep);
     lua_setglobal(L, "host_sleep");
@@ -195,7 +197,14 @@ static lua_State *new_state(const worker_t *w, const char *callid)
         lua_pushinteger(L, w->max_total);
     else
         lua_pushnil(L);
-    if (!run(L, test_hooks, sizeof test_hooks - 1, "=hooks", 3, 0))
+    return run(L, test_hooks, sizeof test_hooks - 1, "=hooks", 3, 0);
+}
+
+/* The state a host makes for one call (mod_lua) or one channel (pbx_lua). */
+static lua_State *new_state(const worker_t *w, const char *callid)
+{
+    lua_State *L;
+    if (!hooked_state(w, &L))
         goto fail;
     push_globals(L, w);
     lua_pushstring(L, callid);
@@ -288,23 +297,9 @@ static const char tasks_script[] =
 
 static void tasks_thread(worker_t *w)
 {
-    lua_State *L = luaL_newstate();
+    lua_State *L;
     char callid[64];
-    if (L == NULL)
-        abort();
-    luaL_openlibs(L);
-    lua_pushcfunction(L, host_log);
-    lua_setglobal(L, "host_log");
-    lua_pushboolean(L, w->no_share);
-    if (w->ca_file != NULL)
-        lua_pushstring(L, w->ca_file);
-    else
-        lua_pushnil(L);
-    if (w->max_total > 0)
-        lua_pushinteger(L, w->max_total);
-    else
-        lua_pushnil(L);
-    if (run(L, test_hooks, sizeof test_hooks - 1, "=hooks", 3, 0)) {
+    if (hooked_state(w, &L)) {
         lua_pushstring(L, w->url);
         lua_pushstring(L, w->outbox);
         lua_pushinteger(L, w->id);

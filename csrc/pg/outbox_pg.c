@@ -18,6 +18,7 @@
 #include <libpq-fe.h>
 
 #include "compat.h"
+#include "module.h"
 
 #define LCM_EXPORT __attribute__((visibility("default")))
 #define CONN_MT "lcm.outbox.postgresql.conn"
@@ -256,13 +257,7 @@ LCM_EXPORT int luaopen_lcm_outbox_postgresql(lua_State *L)
                                       {"hostname", pq_hostname},
                                       {"libpq_version", pq_version},
                                       {NULL, NULL}};
-    luaL_newmetatable(L, CONN_MT);
-    lua_newtable(L);
-    luaL_setfuncs(L, conn_methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, conn_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
+    lcm_newclass(L, CONN_MT, conn_methods, conn_close);
     luaL_newmetatable(L, BOX_MT);
     lua_pushcfunction(L, box_gc);
     lua_setfield(L, -2, "__gc");
