@@ -48,7 +48,8 @@ describe("examples/dialer_async.lua (a dialer loop on tasks)", function()
     assert.matches("50 agents wrapped up 500 calls in %d+ ms: 500 outcomes recorded, 0 queued, 0 failed", out)
     local worst = tonumber(out:match("ticker: %d+ ticks of 10 ms, worst lateness ([%d.]+) ms"))
     assert.is_number(worst, out)
-    assert.is_true(worst < 100, out)
+    -- (make asan and make valgrind set LCM_TIME_FACTOR: everything is slower there)
+    assert.is_true(worst < 100 * tonumber(os.getenv("LCM_TIME_FACTOR") or "1"), out)
     local keys, callids, n = {}, {}, 0
     for _, o in ipairs(s:outcomes()) do
       assert.is_nil(keys[o.idempotency_key], "an Idempotency-Key recorded twice")
