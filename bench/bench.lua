@@ -229,6 +229,8 @@ local ok, err = pcall(function()
 end)
 -- The instruction rows (bench/callgrind.lua), against the same server.
 if ok then ok, err = pcall(dofile(arg[0]:gsub("[^/]*$", "") .. "callgrind.lua").run, os.getenv("CG_HOST"), ngx, sh) end
+-- The PostgreSQL outbox rows (bench/outbox_pg.lua; they print a skip line when PostgreSQL is not there).
+if ok then ok, err = pcall(dofile(arg[0]:gsub("[^/]*$", "") .. "outbox_pg.lua").run, sh) end
 os.execute("kill " .. ngx.pid .. " 2>/dev/null")
 os.execute("rm -rf " .. ngx.dir)
 if not ok then error(err, 0) end
