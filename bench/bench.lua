@@ -246,6 +246,8 @@ if ok and not only_async then
 end
 -- The rows of many calls in flight from one process (bench/async.lua).
 if ok then ok, err = pcall(dofile(arg[0]:gsub("[^/]*$", "") .. "async.lua").run, ngx, sh) end
+-- The PostgreSQL outbox rows (bench/outbox_pg.lua; they print a skip line when PostgreSQL is not there).
+if ok and not only_async then ok, err = pcall(dofile(arg[0]:gsub("[^/]*$", "") .. "outbox_pg.lua").run, sh) end
 os.execute("kill " .. ngx.pid .. " 2>/dev/null")
 os.execute("rm -rf " .. ngx.dir)
 if not ok then error(err, 0) end
