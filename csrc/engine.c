@@ -314,10 +314,18 @@ static void leave(engine_t *e)
 
 /* ---- Lua ---- */
 
-/* core.engine() -> engine: one per Lua state (lua/lcm/tasks.lua keeps it). */
+/* core.engine() -> engine: the Lua state's one engine (kept in its registry), made at the
+ * first call, or anew after engine:close(). The client's blocking calls and lcm.tasks share
+ * it without either loading the other. */
 static int engine_new(lua_State *L)
 {
-    engine_t *e = lua_newuserdata(L, sizeof *e);
+    engine_t *e;
+    lua_getfield(L, LUA_REGISTRYINDEX, LCM_ENGINE_MT ".state");
+    e = luaL_testudata(L, -1, LCM_ENGINE_MT);
+    if (e != NULL && !e->closed)
+        return 1;
+    lua_pop(L, 1);
+    e = lua_newuserdata(L, sizeof *e);
     memset(e, 0, sizeof *e);
     e->epfd = -1;
     e->closed = 1;
@@ -329,6 +337,8 @@ static int engine_new(lua_State *L)
     e->pid = getpid();
     e->max_in_flight = 64;
     e->closed = 0;
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, LCM_ENGINE_MT ".state");
     return 1;
 }
 

@@ -225,6 +225,22 @@ describe("tasks", function()
     assert.equal(0, (lcm.run(1000 * SLOW))) -- the ticker, left by stop, ends in the next run
   end)
 
+  -- A PBX's fresh state per call pays only for what it uses: lcm.tasks is loaded by the
+  -- first lcm.spawn (or a call inside cqueues), not by require "lcm" and a blocking call.
+  it("is loaded by lcm.spawn, not by a blocking call", function()
+    local script = [[
+      local lcm = require "lcm"
+      local c = assert(lcm.new { url = os.getenv("URL") })
+      assert(c:get_outcomes("12345"))
+      print(package.loaded["lcm.tasks"] == nil)
+      lcm.spawn(function() assert(c:get_outcomes("12345")) end)
+      print(package.loaded["lcm.tasks"] ~= nil, lcm.run(5000))
+    ]]
+    local out, ok = sim.run("URL='" .. s.url .. "' " .. sim.LUA .. " -e '" .. script .. "'")
+    assert.is_true(ok, out)
+    assert.matches("^true\ntrue\t0\ttable: ", out)
+  end)
+
   describe("misuse", function()
     it("lcm.spawn of a non-function is invalid", function()
       for _, v in ipairs { 1, "f", {}, true } do

@@ -11,7 +11,6 @@ local policy = require "lcm.policy"
 local routes = require "lcm.routes"
 local stats = require "lcm.counters" -- lcm.stats' counting part: its presentation is not loaded
 local redact = require "lcm.redact"
-local tasks = require "lcm.tasks"
 
 local M = {}
 
@@ -36,6 +35,30 @@ local is_set, answer_subtopic = routes.is_set, routes.answer
 -- @classmod Client
 local Client = {}
 Client.__index = Client
+
+-- Where a request waits (lcm.tasks): loaded by the first lcm.spawn, or for a call made while
+-- cqueues is loaded. Until then no call can be in a task, and a request is submitted to the
+-- state's engine and waited for there, as tasks.perform does outside a task: a PBX's fresh
+-- state per call does not pay for loading lcm.tasks (~190k instructions).
+local function waits_in()
+  local tasks = package.loaded["lcm.tasks"]
+  if not tasks and package.loaded.cqueues then tasks = require "lcm.tasks" end
+  return tasks
+end
+
+local function perform(http, url, body, key, timeout, connect_timeout)
+  local tasks = waits_in()
+  if tasks then return tasks.perform(http, url, body, key, timeout, connect_timeout) end
+  local engine, err = core.engine()
+  if not engine then return nil, err end
+  return engine:perform(http, url, body, key, timeout, connect_timeout)
+end
+
+local function sleep(ms, block)
+  local tasks = waits_in()
+  if tasks then return tasks.sleep(ms, block) end
+  return block(ms)
+end
 
 -- A host's logger or sleep must not turn our nil, err into a raised error.
 local function safe_call(fn, ...)
@@ -101,8 +124,8 @@ function Client:_send(subtopic, body, key)
     attempt = attempt + 1
     local timeout = self.timeout_ms
     if deadline then timeout = math.max(1, math.min(timeout, math.floor(deadline - core.monotonic_ms()))) end
-    local status, answer, retry_after = tasks.perform(self.http, url, body, key, timeout,
-                                                      math.min(self.connect_timeout_ms, timeout))
+    local status, answer, retry_after = perform(self.http, url, body, key, timeout,
+                                                math.min(self.connect_timeout_ms, timeout))
     local message
     if status then
       message, err = core.answer(answer, status, expect)
@@ -136,7 +159,7 @@ function Client:_send(subtopic, body, key)
     end
     self:_log("warn", "%s: attempt %d failed (%s), retrying in %d ms",
               subtopic, attempt, core.printable(tostring(err.code or err.status or err.kind)), wait)
-    tasks.sleep(wait, self.sleep_safe)
+    sleep(wait, self.sleep_safe)
   end
   stats.request(subtopic, attempt, core.monotonic_ms() - started)
   return self:_fail(err, subtopic, attempt, earlier)

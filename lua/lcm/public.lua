@@ -17,7 +17,10 @@ local check = require "lcm.check"
 local Client = require "lcm.client"
 local retry = require "lcm.retry"
 local routes = require "lcm.routes"
-local tasks = require "lcm.tasks"
+-- lcm.tasks is loaded at the first of its functions: a fresh state per call does not pay for it.
+local function tasks_fn(name)
+  return function(...) return require("lcm.tasks")[name](...) end
+end
 
 local lcm = {
   --- The version of lcm, a string like `"1.0.0"` (the file VERSION).
@@ -95,7 +98,7 @@ local lcm = {
   -- of fn's returns, with `n`), `error` and `traceback` when it raised
   -- @return[2] nil
   -- @return[2] err, `invalid` (`field = "fn"`) when fn is not a function
-  spawn = tasks.spawn,
+  spawn = tasks_fn("spawn"),
   --- Runs the tasks until every one has ended, or until timeout_ms has passed.
   -- A task that raises does not stop the others: its error and traceback are returned.
   -- Called from inside a task it is `invalid` (a task already runs in the loop).
@@ -105,7 +108,7 @@ local lcm = {
   -- @treturn[1] table the failures: `{ { error =, traceback =, task = }, ... }`
   -- @return[2] nil
   -- @return[2] err, `invalid`
-  run = tasks.run,
+  run = tasks_fn("run"),
   --- Ends every request in flight or waiting now: each call returns `nil, err` with
   -- `err.kind = "timeout"` and `err.code = "CANCELLED"`, and a Set among them goes to the
   -- outbox (`err.queued`). Tasks waiting for a request or a retry's backoff run to their end;
@@ -114,7 +117,7 @@ local lcm = {
   -- @function stop
   -- @treturn[1] int the tasks still running
   -- @treturn[1] table the failures, as @{run}'s
-  stop = tasks.stop,
+  stop = tasks_fn("stop"),
   --- The loop of this Lua state as a pollable, for another event loop (cqueues, luv, a
   -- poll loop): `pollfd()` (a descriptor, readable when there is work), `events()` ("r"),
   -- `timeout()` (seconds until the next timer, or nil), `step()` (does the work that is
@@ -122,7 +125,7 @@ local lcm = {
   -- a cqueues coroutine yield to cqueues by themselves.
   -- @function engine
   -- @treturn table the pollable
-  engine = tasks.engine,
+  engine = tasks_fn("engine"),
   --- Sets this Lua state's engine limits.
   -- @function configure_engine
   -- @tparam table limits
@@ -131,7 +134,7 @@ local lcm = {
   -- @treturn[1] boolean true
   -- @return[2] nil
   -- @return[2] err, `invalid` with `field`
-  configure_engine = tasks.configure,
+  configure_engine = tasks_fn("configure"),
 }
 
 --- Waits ms milliseconds: inside a task (or a cqueues coroutine) the others run meanwhile;
@@ -145,7 +148,7 @@ function lcm.sleep(ms)
     return nil, core.error { kind = "invalid", field = "ms",
                              message = "ms must be a number of milliseconds from 0 to 86400000" }
   end
-  return tasks.sleep(ms, core.sleep)
+  return require("lcm.tasks").sleep(ms, core.sleep)
 end
 
 --- The options of @{new} and @{configure} (a table). An unknown option raises (a
