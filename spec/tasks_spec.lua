@@ -191,8 +191,9 @@ describe("tasks", function()
 
   it("lcm.stop ends every request now, and every Set in flight is queued", function()
     local dir = sim.tmpdir()
-    s:fault { delay_ms = 3000 * SLOW, count = 10 } -- longer than the run below
-    local c = assert(lcm.new { url = s.url, outbox = dir })
+    -- longer than the run below, and than no attempt may time out (a retry would go through)
+    s:fault { delay_ms = 3000 * SLOW, count = 10 }
+    local c = assert(lcm.new { url = s.url, outbox = dir, timeout_ms = 10000 * SLOW })
     local results = {}
     for i = 1, 10 do
       assert(lcm.spawn(function()
