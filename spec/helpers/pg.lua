@@ -60,8 +60,11 @@ function M.start()
 end
 
 -- The shell prefix that gives a command this cluster's environment (psql, pg_ctlcluster).
+-- A shell prefix: the cluster's environment, and no sanitizer runtime (make asan preloads it
+-- into the specs' interpreter; psql and pg_ctlcluster are not built for it, and LeakSanitizer
+-- reported their allocations, and localedef's, in CI's make asan).
 function Pg:shell_env()
-  local parts = { "env" }
+  local parts = { sim.ENV .. "env" }
   for k, v in pairs(self.env) do parts[#parts + 1] = k .. "='" .. v .. "'" end
   return table.concat(parts, " ") .. " "
 end
