@@ -5,6 +5,7 @@
  * state, so no Lua error can unwind through libcurl's frames. Everything that can fail
  * is remembered and reported after the transfer has ended. */
 #include <ctype.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -413,6 +414,8 @@ static void push_curl_error(lua_State *L, lcm_transfer_t *t)
         lua_pushfstring(L, "the answer is larger than max_response_bytes (%d)", (int)t->http->max);
         lcm_error_push(L, "protocol", "TOO_LARGE", lua_tostring(L, -1));
         lua_remove(L, -2);
+    } else if (t->no_fd) {
+        lcm_error_push(L, "transport", "NO_DESCRIPTORS", t->errbuf);
     } else if (t->oom) {
         lcm_error_push(L, "transport", "OUT_OF_MEMORY", t->left ? "out of memory while reading the answer" : t->errbuf);
     } else {
@@ -451,10 +454,16 @@ void lcm_transfer_args(lua_State *L, int arg, lcm_transfer_t *t)
 /* Ends a transfer that never started: out of memory. */
 static int unsent(lcm_transfer_t *t)
 {
+    /* No descriptor for a lane's epoll set (EMFILE, ENFILE): many requests in flight against
+     * the process's open-file limit. Not memory: it passes when requests end. */
+    t->no_fd = errno == EMFILE || errno == ENFILE;
+    t->oom = !t->no_fd;
     t->rc = CURLE_OUT_OF_MEMORY;
-    t->oom = 1;
     t->left = 0;
-    snprintf(t->errbuf, sizeof t->errbuf, "out of memory getting a connection handle");
+    snprintf(t->errbuf, sizeof t->errbuf, "%s",
+             t->no_fd ? "no file descriptor left for a connection (the open-file limit, ulimit -n): "
+                        "lower max_in_flight (lcm.configure_engine) or raise the limit"
+                      : "out of memory getting a connection handle");
     return 0;
 }
 

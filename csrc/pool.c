@@ -21,6 +21,7 @@
  *
  * Nothing here touches a Lua state while holding the mutex, and curl_easy_cleanup (which
  * may talk to the server: a TLS close_notify) runs after the mutex is released. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,7 +147,9 @@ static lcm_handle_t *new_handle(const char *key, int shared)
     p->curl = curl_easy_init();
     p->key = key != NULL ? strdup(key) : NULL;
     if (p->curl == NULL || (key != NULL && p->key == NULL) || !lcm_lane_init(p)) {
+        int why = errno; /* EMFILE from epoll_create1: the caller says so (csrc/http.c) */
         lcm_handle_free(p);
+        errno = why;
         return NULL;
     }
     if (shared && share != NULL)

@@ -29,7 +29,7 @@ typedef struct lcm_transfer {
     /* the answer, written by libcurl's callbacks (never a Lua state: see http.c) */
     char *buf;
     size_t len, cap;
-    int too_large, oom, cancelled, forked;
+    int too_large, oom, no_fd, cancelled, forked;
     long retry_after;             /* seconds, -1 when the answer had none */
     char errbuf[CURL_ERROR_SIZE];
     CURLcode rc;

@@ -242,6 +242,47 @@ describe("tasks", function()
     assert.matches("^true\ntrue\t0\ttable: ", out)
   end)
 
+  -- Many requests in flight against the process's open-file limit: a request that gets no
+  -- descriptor for its connection is NO_DESCRIPTORS (retryable: it passes as others end), not
+  -- OUT_OF_MEMORY; below the limit (max_in_flight) every call goes through.
+  it("names the open-file limit when in-flight requests reach it, and max_in_flight avoids it", function()
+    local script = sim.file([[
+      local lcm = require "lcm"
+      local url, in_flight = ...
+      assert(lcm.configure_engine { max_in_flight = tonumber(in_flight) })
+      local c = assert(lcm.new { url = url, max_attempts = 1, retry_budget = false })
+      local codes = {}
+      for i = 1, 200 do
+        lcm.spawn(function()
+          local ok, err = c:set_outcome { callid = "12345", account_number = "x", business_outcome = 101,
+                                          call_outcome = 0, user_id = "1", agent_comments = "fd" .. i }
+          local k = ok and "ok" or (err.code .. (err.retryable and " retryable" or " final"))
+          codes[k] = (codes[k] or 0) + 1
+        end)
+      end
+      assert(lcm.run(60000) == 0)
+      for k, v in pairs(codes) do print(k .. "=" .. v) end
+    ]])
+    local function run(in_flight)
+      -- busted's own descriptors closed in the child first (they would count against the
+      -- limit, more or fewer with the cases run before), then at most 100
+      local child = string.format("for f in /proc/$$/fd/*; do n=${f##*/}; [ \"$n\" -gt 2 ] && eval \"exec $n>&-\"; " ..
+                                  "done; ulimit -n 100 && exec %s %s '%s' %d", sim.LUA, script, s.url, in_flight)
+      local out, ok = sim.run("bash -c " .. require("lcm.sim").quote(child) .. " 2>&1")
+      assert.is_true(ok, out)
+      local codes = {}
+      for k, v in out:gmatch("([%w_ ]+)=(%d+)") do codes[k] = tonumber(v) end
+      return codes, out
+    end
+    s:fault { delay_ms = 300, count = 200 } -- all 200 in flight at once
+    local codes, out = run(200)
+    assert.is_true((codes["NO_DESCRIPTORS retryable"] or 0) > 0, out)
+    assert.is_nil(codes["OUT_OF_MEMORY final"], out)
+    s:reset()
+    codes, out = run(20)
+    assert.same({ ok = 200 }, codes, out)
+  end)
+
   describe("misuse", function()
     it("lcm.spawn of a non-function is invalid", function()
       for _, v in ipairs { 1, "f", {}, true } do

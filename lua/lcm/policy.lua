@@ -36,6 +36,9 @@ local CURL_RETRYABLE = {
   -- fork() child cannot wait for its parent's (FORKED). Sent again later, it may succeed:
   -- a Set among them goes to the outbox, never lost.
   CANCELLED = true, FORKED = true,
+  -- No descriptor left for a connection (the open-file limit, many requests in flight): it
+  -- passes as requests end, so a Set is retried and then queued, not refused for good.
+  NO_DESCRIPTORS = true,
 }
 -- Permanent: it will fail the same way (configuration, certificates, a TLS handshake that
 -- fails fails again, out of memory, an answer too large, a body callback that refused it).
