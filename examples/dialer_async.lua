@@ -16,7 +16,7 @@ local AGENTS, CALLS_PER_AGENT, TICK_MS = 50, 10, 10
 -- Without LCM_URL: a simulator of our own, every callid known, answers 40 ms late, and now
 -- and then a 503 or a connection dropped after the outcome was recorded (so the retry's
 -- Idempotency-Key is what keeps it from being recorded twice).
-local url, outbox, sim = os.getenv("LCM_URL"), os.getenv("LCM_OUTBOX"), nil
+local url, outbox, sim, scratch = os.getenv("LCM_URL"), os.getenv("LCM_OUTBOX"), nil, nil
 if not url then
   sim = assert(require("lcm.sim").start { fixtures = { any_callid = true } })
   local faults = {}
@@ -28,7 +28,10 @@ if not url then
   faults[#faults + 1] = { delay_ms = 40, count = 1000 }
   sim:fault(faults)
   url = sim.url
-  outbox = outbox or require("lcm.sim").tmpname()
+  if not outbox then -- a scratch outbox for the throwaway simulator, removed at the end
+    outbox = require("lcm.sim").tmpname()
+    scratch = outbox
+  end
   os.execute("mkdir -p '" .. outbox .. "'")
   print("lcm-sim at " .. sim.base .. ": answers 40 ms late, with 24 HTTP 503s and 12 dropped connections")
 end
@@ -118,4 +121,5 @@ if sim then
   sim:stop()
 end
 client:close()
+if scratch then os.execute("rm -rf '" .. scratch .. "'") end
 os.exit(ok and 0 or 1)
