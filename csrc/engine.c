@@ -215,18 +215,26 @@ static void give_back(engine_t *e)
     }
 }
 
+/* When the first running transfer's lane wants libcurl's timeout action; < 0: none. */
+static double soonest_timer(const engine_t *e)
+{
+    const lcm_transfer_t *t;
+    double soonest = -1;
+    for (t = e->running.head; t != NULL; t = t->next)
+        if (t->lane != NULL && t->lane->timer_at >= 0 && (soonest < 0 || t->lane->timer_at < soonest))
+            soonest = t->lane->timer_at;
+    return soonest;
+}
+
 /* One turn: waits up to wait_ms for a socket or a timer of a running transfer, lets libcurl
  * act on what is ready, and moves what ended to the done list. */
 static void turn(engine_t *e, long wait_ms)
 {
     struct epoll_event evs[MAX_EVENTS], lane_evs[8];
     lcm_transfer_t *t, *next;
-    double now = lcm_monotonic_ms(), soonest = -1;
+    double now = lcm_monotonic_ms(), soonest = soonest_timer(e);
     int i, n, still;
     give_back(e); /* the tasks had their chance to reuse them since the last turn */
-    for (t = e->running.head; t != NULL; t = t->next)
-        if (t->lane->timer_at >= 0 && (soonest < 0 || t->lane->timer_at < soonest))
-            soonest = t->lane->timer_at;
     if (soonest >= 0 && soonest - now < (double)wait_ms)
         wait_ms = soonest <= now ? 0 : (long)(soonest - now) + 1;
     if (e->done.n > 0)
@@ -496,15 +504,12 @@ static int engine_step(lua_State *L)
 static int engine_timeout(lua_State *L)
 {
     engine_t *e = luaL_checkudata(L, 1, LCM_ENGINE_MT);
-    lcm_transfer_t *t;
-    double now = lcm_monotonic_ms(), soonest = -1;
+    double now = lcm_monotonic_ms(), soonest;
     if (e->done.n > 0 || (e->queued.n > 0 && e->running.n < e->max_in_flight)) {
         lua_pushinteger(L, 0);
         return 1;
     }
-    for (t = e->running.head; t != NULL; t = t->next)
-        if (t->lane != NULL && t->lane->timer_at >= 0 && (soonest < 0 || t->lane->timer_at < soonest))
-            soonest = t->lane->timer_at;
+    soonest = soonest_timer(e);
     if (soonest < 0)
         lua_pushnil(L);
     else
